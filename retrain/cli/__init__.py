@@ -1,0 +1,11 @@
+"""The `retrain` command line: `retrain data ...`, `retrain model ...`, `retrain run`."""
+
+from __future__ import annotations
+
+import typer
+
+from retrain.cli import data, model
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(data.app, name="data")
+app.add_typer(model.app, name="model")

@@ -1,0 +1,1 @@
+"""Candle sources and validation: everything before features."""

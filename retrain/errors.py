@@ -1,0 +1,55 @@
+"""Exception types. Each names the problem so an operator can act on it."""
+
+from __future__ import annotations
+
+
+class RetrainError(Exception):
+    """Base class for every error this project raises on purpose."""
+
+
+class ConfigError(RetrainError):
+    """The configuration files or environment overrides hold an invalid value."""
+
+
+class DataSourceError(RetrainError):
+    """Candles could not be obtained from a source (file missing, exchange unreachable...)."""
+
+
+class ExchangeError(DataSourceError):
+    """The exchange answered with an error or could not be reached after all retries."""
+
+
+class CandleValidationError(RetrainError):
+    """Candles failed validation; `report` lists every problem found."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class FeatureMismatchError(RetrainError):
+    """Input to a model does not have the features, order or dtypes it was trained on."""
+
+
+class InvalidInputError(RetrainError):
+    """Input to a model contains NaN, inf or non-numeric values."""
+
+
+class TrainingError(RetrainError):
+    """Training could not produce a model (too little data, a class missing...)."""
+
+
+class ModelStoreError(RetrainError):
+    """Base class for model store problems."""
+
+
+class ModelIntegrityError(ModelStoreError):
+    """A stored model file does not match its recorded SHA-256, or is corrupt."""
+
+
+class NoProductionModelError(ModelStoreError):
+    """There is no model in production yet."""
+
+
+class PromotionLockTimeout(ModelStoreError):
+    """Another promotion holds the store lock for longer than the configured timeout."""

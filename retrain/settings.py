@@ -1,0 +1,221 @@
+"""Typed configuration: `config/unified.yaml` + `config/thresholds.yaml`, overridable by environment.
+
+Every key can be overridden with an environment variable: `RETRAIN_` + the key path joined by `__`,
+e.g. `RETRAIN_DATA__DAYS=90` or `RETRAIN_GATE__MIN_MACRO_F1=0.4`. Environment wins over the files.
+An invalid value raises `ConfigError` at start-up naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from retrain.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+CONFIG_DIR_ENV = "RETRAIN_CONFIG_DIR"
+
+ModelName = Literal["lightgbm", "xgboost", "random_forest"]
+SourceKind = Literal["exchange", "csv", "demo"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GapPolicy(_Section):
+    """How many missing candles are tolerated; see `retrain.data.validation` for the policy."""
+
+    max_gap_candles: int = Field(8, ge=0, description="longest tolerated run of missing candles")
+    max_missing_share: float = Field(0.01, ge=0, le=1, description="tolerated share of missing candles")
+
+
+class DataSettings(_Section):
+    source: SourceKind = "exchange"
+    exchange: str = "bitbank"
+    symbol: str = "BTC/JPY"
+    api_url: str | None = Field(None, description="override the exchange's public API base URL (tests, proxies)")
+    timeframe: Literal["15m"] = "15m"
+    days: int = Field(180, gt=0, le=3650)
+    csv_path: Path | None = None
+    cache_dir: Path = Path("data/cache")
+    request_timeout_s: float = Field(30.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    stale_after_minutes: int = Field(45, gt=0)
+    min_coverage: float = Field(0.95, gt=0, le=1, description="share of the requested window that must be covered")
+    demo_seed: int = 7
+    gaps: GapPolicy = GapPolicy()
+
+
+class PathSettings(_Section):
+    models_dir: Path = Path("models")
+    runs_dir: Path = Path("models/runs")
+
+
+class LabelSettings(_Section):
+    horizon: int = Field(4, ge=1, le=96, description="forward candles the label looks at")
+    threshold: float = Field(0.005, gt=0, lt=0.2, description="forward return beyond which BUY/SELL")
+
+
+class SplitSettings(_Section):
+    holdout_days: int = Field(14, ge=1)
+    n_splits: int = Field(5, ge=2)
+    gap: int | None = Field(None, ge=0, description="purge rows between train and test; default = horizon")
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="end share of each fold's training part used for early stopping"
+    )
+
+
+class SearchParam(_Section):
+    """One hyperparameter's search range, with the reason it is searched that way."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _check_range(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs a non-empty 'choices' list")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("a numeric parameter needs 'low' <= 'high'")
+        return self
+
+
+class TuningSettings(_Section):
+    n_trials: int = Field(50, ge=1)
+    timeout_s: float = Field(1800.0, gt=0, description="per-model wall-clock budget for the study")
+    storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
+    warm_start: bool = True
+    pruner_startup_trials: int = Field(5, ge=0)
+    search_spaces: dict[ModelName, dict[str, SearchParam]] = Field(default_factory=dict)
+
+
+class SmoteSettings(_Section):
+    enabled: bool = True
+    k_neighbors: int = Field(5, ge=1)
+
+
+class TrainingSettings(_Section):
+    seed: int = 42
+    models: list[ModelName] = ["lightgbm", "xgboost", "random_forest"]
+    early_stopping_rounds: int = Field(20, ge=1)
+    max_boost_rounds: int = Field(1000, ge=10)
+    smote: SmoteSettings = SmoteSettings()
+    parallel: bool = Field(True, description="tune the models at the same time")
+    pruning: bool = Field(True, description="prune unpromising trials fold by fold")
+    reuse_fold_datasets: bool = Field(True, description="build per-fold datasets once, reuse across trials")
+    cores: int | None = Field(None, ge=1, description="cores to use; default = all the machine has")
+
+
+class EvaluationSettings(_Section):
+    fee_rate: float = Field(0.0012, ge=0, lt=0.1, description="fee per unit of position change")
+
+
+class StoreSettings(_Section):
+    keep_versions: int = Field(10, ge=2)
+    lock_timeout_s: float = Field(600.0, gt=0)
+
+
+class AlertSettings(_Section):
+    channels: list[str] = Field(default_factory=list, description="Prefect notification block names")
+    champion_degradation_tolerance: float = Field(0.05, ge=0, le=1)
+
+
+class GateSettings(_Section):
+    """Promotion gates (config/thresholds.yaml)."""
+
+    min_macro_f1: float = Field(0.35, ge=0, le=1)
+    min_margin_over_baselines: float = Field(0.02, ge=-1, le=1)
+    max_regression_vs_champion: float = Field(0.01, ge=0, le=1)
+    min_class_support: int = Field(20, ge=0)
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RETRAIN_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data: DataSettings = DataSettings()
+    paths: PathSettings = PathSettings()
+    labels: LabelSettings = LabelSettings()
+    split: SplitSettings = SplitSettings()
+    tuning: TuningSettings = TuningSettings()
+    training: TrainingSettings = TrainingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    store: StoreSettings = StoreSettings()
+    alerts: AlertSettings = AlertSettings()
+    gate: GateSettings = GateSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML files arrive as init kwargs; the environment must win over them.
+        return env_settings, init_settings
+
+    @property
+    def purge_gap(self) -> int:
+        """Rows purged between train and test: at least the label horizon."""
+        return max(self.split.gap or 0, self.labels.horizon)
+
+    def config_hash(self) -> str:
+        """SHA-256 of the effective configuration, recorded in model metadata."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        value = err.get("input")
+        lines.append(f"  {key} = {value!r}: {err['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(config_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Load unified.yaml and thresholds.yaml from `config_dir` (or $RETRAIN_CONFIG_DIR), then env vars."""
+    directory = Path(config_dir or os.environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR)
+    values = _yaml(directory / "unified.yaml")
+    values["gate"] = _yaml(directory / "thresholds.yaml")
+    for key, value in overrides.items():
+        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from exc

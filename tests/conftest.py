@@ -1,0 +1,34 @@
+"""Test-wide environment: Prefect runs locally and quietly, in its own home; data comes from ../shared."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="retrain-test-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real exchange-recorded candles beside the project (never copied into it)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared candle data not found at {SHARED_DATA}; clone the project beside ../shared")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_retrain_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No RETRAIN_* variable from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("RETRAIN_"):
+            monkeypatch.delenv(key)
