@@ -53,3 +53,27 @@ class NoProductionModelError(ModelStoreError):
 
 class PromotionLockTimeout(ModelStoreError):
     """Another promotion holds the store lock for longer than the configured timeout."""
+
+
+class EnsembleError(RetrainError):
+    """An ensemble's members, weights, features or classes do not fit together, or a member misbehaved."""
+
+
+class AlertError(RetrainError):
+    """An alert was asked for with values that cannot describe a real event (a score outside [0, 1]...)."""
+
+
+class PromotionError(ModelStoreError):
+    """A promotion could not complete (write failed, version already archived...); production is unchanged."""
+
+
+class RollbackError(ModelStoreError):
+    """A rollback target does not exist, was rejected, or there is no earlier version to return to."""
+
+
+class AlertChannelError(RetrainError):
+    """A name in `alerts.channels` does not designate a saved Prefect notification block."""
+
+
+class DatasetError(RetrainError):
+    """Features, labels or a training dataset cannot be built or read (too few candles, bad file...)."""

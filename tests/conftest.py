@@ -32,3 +32,12 @@ def _isolated_retrain_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("RETRAIN_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One ephemeral Prefect server for the few end-to-end tests of a session (it takes 10-20 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

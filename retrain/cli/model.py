@@ -2,6 +2,145 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from retrain.errors import ConfigError, ModelStoreError
+from retrain.store import (
+    MODEL_FILE,
+    ModelMetadata,
+    list_versions,
+    load_production_metadata,
+    read_history,
+    rollback,
+    verify_production,
+)
+
 app = typer.Typer(no_args_is_help=True, help=__doc__)
+
+ModelsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-dir",
+        help="models directory (default: paths.models_dir of the configuration)",
+        file_okay=False,
+    ),
+]
+
+
+def _models_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    from retrain.settings import load_settings
+
+    try:
+        return load_settings().paths.models_dir
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _format_value(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _metric_lines(metrics: Mapping[str, Any], indent: str = "  ") -> Iterator[str]:
+    """Scalars of a section on one line (macro_f1 comes first), nested sections below it."""
+    scalars = [f"{key}={_format_value(value)}" for key, value in metrics.items() if not isinstance(value, Mapping)]
+    if scalars:
+        yield indent + " ".join(scalars)
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            yield f"{indent}{key}:"
+            yield from _metric_lines(value, indent + "  ")
+
+
+def _summary(metadata: ModelMetadata, models_dir: Path) -> Iterator[str]:
+    training = metadata.training_info
+    macro_f1 = metadata.macro_f1
+    yield f"version:     {metadata.version}"
+    yield f"model type:  {metadata.model_type}"
+    yield f"created at:  {metadata.created_at.isoformat()}"
+    yield f"file:        {models_dir / 'archive' / metadata.version / MODEL_FILE}"
+    yield f"sha256:      {metadata.model_sha256}"
+    yield f"features:    {len(metadata.feature_names)}"
+    yield f"samples:     {training.samples_count if training else 'not recorded'}"
+    yield f"macro-F1:    {'not recorded' if macro_f1 is None else f'{macro_f1:.4f}'}"
+    yield f"decision:    {metadata.decision.status}: {'; '.join(metadata.decision.reasons)}"
+    if metadata.performance_metrics:
+        yield "metrics:"
+        yield from _metric_lines(metadata.performance_metrics)
+
+
+@app.command()
+def info(
+    models_dir: ModelsDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole metadata as JSON")] = False,
+) -> None:
+    """Summary of the production model (its metadata; `verify` checks the file itself)."""
+    directory = _models_dir(models_dir)
+    try:
+        metadata = load_production_metadata(directory)
+    except ModelStoreError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(metadata.model_dump_json(indent=2))
+        return
+    for line in _summary(metadata, directory):
+        typer.echo(line)
+
+
+@app.command()
+def verify(models_dir: ModelsDirOption = None) -> None:
+    """Check the production pair against its recorded SHA-256, unpickling nothing. Exit 0 intact, 1 not."""
+    result = verify_production(_models_dir(models_dir))
+    if not result.intact:
+        raise _fail(f"production model NOT intact: {result.problem}")
+    typer.echo(f"intact: production version {result.version}")
+
+
+@app.command("list")
+def list_command(models_dir: ModelsDirOption = None) -> None:
+    """Archived versions (status, macro-F1) and the promotion history."""
+    directory = _models_dir(models_dir)
+    try:
+        versions = list_versions(directory)
+        history = read_history(directory)
+    except ModelStoreError as exc:
+        raise _fail(str(exc)) from exc
+    if not versions:
+        typer.echo(f"no archived versions under {directory}")
+    for info_ in versions:
+        marker = "*" if info_.status == "live" else " "
+        score = "-" if info_.macro_f1 is None else f"{info_.macro_f1:.4f}"
+        detail = info_.problem or info_.model_type or ""
+        typer.echo(f"{marker} {info_.version}  {info_.status:<15}  macro-F1 {score:<7}  {detail}")
+    if history:
+        typer.echo("\nhistory:")
+    for event in history:
+        previous = f" (was {event.previous_version})" if event.previous_version else ""
+        when = event.at.isoformat(timespec="seconds")
+        typer.echo(f"  {when}  {event.event:<9} {event.version}{previous}: {event.reason}")
+
+
+@app.command("rollback")
+def rollback_command(
+    version: Annotated[str | None, typer.Argument(help="version to restore (default: the previous one)")] = None,
+    reason: Annotated[str, typer.Option(help="why, recorded in the history")] = "manual rollback",
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Put an archived version back in production, atomically (default: the one live before)."""
+    directory = _models_dir(models_dir)
+    try:
+        restored = rollback(directory, version, reason=reason)
+    except ModelStoreError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"production is now {restored}")

@@ -31,7 +31,9 @@ def read_candle_file(path: Path) -> pd.DataFrame:
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO-8601 strings or epoch milliseconds -> UTC timestamps; unparseable values become NaT."""
+    """ISO-8601 strings, epoch milliseconds or typed datetimes -> UTC timestamps; bad values become NaT."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
     numeric = pd.to_numeric(values, errors="coerce")
     if len(values) and numeric.notna().all():
         return pd.to_datetime(numeric, unit="ms", utc=True, errors="coerce")

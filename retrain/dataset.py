@@ -1,0 +1,174 @@
+"""Features joined with labels: the table every model is tuned, trained and evaluated on.
+
+A `Dataset` travels between Prefect tasks as one Parquet file: the feature columns, the label codes
+and the next-candle return, with the label settings and the feature definition hash in the Parquet
+schema metadata, so a file can never be read back with the wrong horizon or feature set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from retrain.errors import DatasetError
+from retrain.features import FeatureManager
+from retrain.labels import CLASSES, forward_return, make_labels
+from retrain.settings import LabelSettings
+
+logger = logging.getLogger(__name__)
+
+LABEL_COLUMN = "label"
+NEXT_RETURN_COLUMN = "next_return"
+_METADATA_KEY = b"retrain.dataset"
+_FORMAT_VERSION = 1
+
+
+def _first_difference(columns: list[str], names: list[str]) -> str:
+    for position, (column, name) in enumerate(zip(columns, names, strict=False)):
+        if column != name:
+            return f"position {position}: column {column!r}, expected {name!r}"
+    return f"position {min(len(columns), len(names))}: one list ends there"
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """X (features), y (class codes) and next_return (close[t+1]/close[t]-1), on one timestamp index."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    next_return: pd.Series
+    feature_names: list[str]
+    definition_hash: str
+    horizon: int
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if not (self.X.index.equals(self.y.index) and self.X.index.equals(self.next_return.index)):
+            raise DatasetError("X, y and next_return must share one timestamp index")
+        columns = list(self.X.columns)
+        if columns != list(self.feature_names):
+            raise DatasetError(
+                f"X has {len(columns)} columns but feature_names lists {len(self.feature_names)}, or in "
+                f"another order; first difference: {_first_difference(columns, list(self.feature_names))}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def class_distribution(self) -> dict[str, int]:
+        """Rows per class name, every class present (zero when absent)."""
+        counts = np.bincount(self.y.to_numpy(), minlength=len(CLASSES))
+        return {name: int(counts[code]) for code, name in enumerate(CLASSES)}
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable summary for logs, reports and model metadata."""
+        index = self.X.index
+        return {
+            "rows": len(self),
+            "start": index[0].isoformat() if len(index) else None,
+            "end": index[-1].isoformat() if len(index) else None,
+            "class_distribution": self.class_distribution(),
+            "horizon": self.horizon,
+            "threshold": self.threshold,
+            "feature_count": len(self.feature_names),
+            "feature_hash": self.definition_hash,
+        }
+
+    def save(self, path: Path | str) -> Path:
+        """Write one Parquet file atomically (a reader never sees half a file); returns the path."""
+        path = Path(path)
+        reserved = {LABEL_COLUMN, NEXT_RETURN_COLUMN} & set(self.feature_names)
+        if reserved:
+            raise DatasetError(f"feature names {sorted(reserved)} clash with the dataset's own columns")
+        frame = self.X.assign(**{LABEL_COLUMN: self.y, NEXT_RETURN_COLUMN: self.next_return})
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+        metadata = {
+            "format_version": _FORMAT_VERSION,
+            "feature_names": list(self.feature_names),
+            "definition_hash": self.definition_hash,
+            "horizon": self.horizon,
+            "threshold": self.threshold,
+        }
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _METADATA_KEY: json.dumps(metadata).encode()}
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        pq.write_table(table, partial)
+        os.replace(partial, path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> Dataset:
+        """Read a file written by `save`, raising `DatasetError` if it is missing or not a dataset."""
+        path = Path(path)
+        try:
+            table = pq.read_table(path)
+        except FileNotFoundError as exc:
+            raise DatasetError(f"dataset file not found: {path}") from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise DatasetError(f"cannot read dataset file {path}: {exc}") from exc
+        raw = (table.schema.metadata or {}).get(_METADATA_KEY)
+        if raw is None:
+            raise DatasetError(
+                f"{path} is a Parquet file without dataset metadata; write it with Dataset.save"
+            )
+        metadata = json.loads(raw)
+        if metadata.get("format_version") != _FORMAT_VERSION:
+            raise DatasetError(
+                f"{path} has dataset format {metadata.get('format_version')}, expected {_FORMAT_VERSION}"
+            )
+        frame = table.to_pandas()
+        names = metadata["feature_names"]
+        return cls(
+            X=frame[names],
+            y=frame[LABEL_COLUMN],
+            next_return=frame[NEXT_RETURN_COLUMN],
+            feature_names=names,
+            definition_hash=metadata["definition_hash"],
+            horizon=metadata["horizon"],
+            threshold=metadata["threshold"],
+        )
+
+
+def build_dataset(
+    candles: pd.DataFrame, labels: LabelSettings, features: FeatureManager | None = None
+) -> Dataset:
+    """Features and labels of `candles`, inner-joined: only rows that have both are kept."""
+    features = features or FeatureManager()
+    X = features.build(candles)
+    y = make_labels(candles, labels.horizon, labels.threshold)
+    next_return = forward_return(candles, 1).dropna().rename(NEXT_RETURN_COLUMN)
+    joined = X.index.intersection(y.index).intersection(next_return.index)
+    index = pd.DatetimeIndex(joined, freq=None)  # rows may be missing: a 15-minute freq would mislead
+    if index.empty:
+        raise DatasetError(
+            f"no candle has both features and a label: {len(X)} feature rows, {len(y)} labels "
+            f"(warm-up {features.max_lookback} candles, horizon {labels.horizon}); fetch more days"
+        )
+    dataset = Dataset(
+        X=X.loc[index],
+        y=y.loc[index],
+        next_return=next_return.loc[index],
+        feature_names=list(features.feature_names),
+        definition_hash=features.definition_hash,
+        horizon=labels.horizon,
+        threshold=labels.threshold,
+    )
+    logger.info(
+        "dataset: %d rows %s .. %s, classes %s",
+        len(dataset),
+        index[0],
+        index[-1],
+        dataset.class_distribution(),
+    )
+    return dataset

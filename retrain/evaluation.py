@@ -1,0 +1,306 @@
+"""Honest holdout evaluation: the members, the ensemble, naive baselines and the champion, on one holdout.
+
+The holdout is the most recent stretch of candles, never seen by tuning, training or weight fitting.
+Scores alone can flatter a model on a skewed label distribution, so every number comes with naive
+baselines computed on the same rows:
+- `always_hold`: predict the majority class everywhere (the macro-F1 floor of doing nothing);
+- `persistence`: repeat the last label *known* at time t. A label looks `horizon` candles ahead, so the
+  label of t - horizon (whose forward window ends at t) is the newest one known; using the label of
+  t - 1 would peek into the future. Looked up by timestamp, so gaps cannot shift it;
+- `class_prior_random`: seeded draws from the class prior of the training labels (its probability
+  forecast, the prior itself, gives the no-skill log-loss).
+The champion (the model in production) is re-scored on the same holdout: its stored scores are from an
+older market and cannot be compared with fresh ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+from retrain.data.candles import CANDLE_INTERVAL
+from retrain.ensemble import ProductionEnsemble
+from retrain.errors import EnsembleError, InvalidInputError, RetrainError
+from retrain.labels import CLASSES, HOLD
+from retrain.trading import TradingSummary, trading_readout
+
+logger = logging.getLogger(__name__)
+
+ENSEMBLE = "ensemble"
+CHAMPION = "champion"
+_CODES = list(range(len(CLASSES)))
+
+
+class ClassScores(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ClassificationScores(BaseModel):
+    """Scores of one set of predictions; every per-class entry and matrix axis is in CLASSES order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    macro_f1: float
+    weighted_f1: float
+    accuracy: float
+    log_loss: float | None = Field(description="None when the predictor has no probabilities")
+    per_class: dict[str, ClassScores]
+    confusion_matrix: list[list[int]] = Field(description="rows = true class, columns = predicted class")
+
+
+class ModelEvaluation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    scores: ClassificationScores
+    trading: TradingSummary
+
+
+class EvaluationResult(BaseModel):
+    """Everything measured on one holdout (recorded in metadata, reports and the promotion gate)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    holdout_start: datetime
+    holdout_end: datetime
+    n_rows: int
+    class_support: dict[str, int]
+    models: dict[str, ModelEvaluation] = Field(description="each member by name, and 'ensemble'")
+    baselines: dict[str, ModelEvaluation]
+    champion: ModelEvaluation | None = None
+    champion_note: str | None = Field(None, description="why the champion is missing or not fully comparable")
+    equity_curves: dict[str, list[float]] = Field(
+        default_factory=dict, exclude=True, description="trading equity per model, for plots; not serialised"
+    )
+
+    def metrics_table(self) -> list[dict[str, Any]]:
+        """One row per predictor (ensemble, members, champion, baselines), macro-F1 first."""
+        rows = [(ENSEMBLE, "ensemble", self.models[ENSEMBLE])]
+        rows += [(name, "member", ev) for name, ev in self.models.items() if name != ENSEMBLE]
+        if self.champion is not None:
+            rows.append((CHAMPION, "champion", self.champion))
+        rows += [(name, "baseline", ev) for name, ev in self.baselines.items()]
+        return [
+            {
+                "name": name,
+                "kind": kind,
+                "macro_f1": ev.scores.macro_f1,
+                "weighted_f1": ev.scores.weighted_f1,
+                "accuracy": ev.scores.accuracy,
+                "log_loss": ev.scores.log_loss,
+                "total_return": ev.trading.total_return,
+                "hit_rate": ev.trading.hit_rate,
+                "trades": ev.trading.n_trades,
+                "max_drawdown": ev.trading.max_drawdown,
+            }
+            for name, kind, ev in rows
+        ]
+
+
+def score_predictions(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None
+) -> ClassificationScores:
+    """Classification scores with the class axis fixed to CLASSES, so an absent class cannot shift it."""
+    y_true, y_pred = _check_codes(y_true, "y_true"), _check_codes(y_pred, "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise InvalidInputError(f"y_true has {len(y_true)} rows but y_pred has {len(y_pred)}")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=_CODES, zero_division=0
+    )
+    per_class = {
+        name: ClassScores(precision=precision[i], recall=recall[i], f1=f1[i], support=int(support[i]))
+        for i, name in enumerate(CLASSES)
+    }
+    return ClassificationScores(
+        macro_f1=f1_score(y_true, y_pred, labels=_CODES, average="macro", zero_division=0),
+        weighted_f1=f1_score(y_true, y_pred, labels=_CODES, average="weighted", zero_division=0),
+        accuracy=accuracy_score(y_true, y_pred),
+        log_loss=None if proba is None else _log_loss(y_true, proba),
+        per_class=per_class,
+        confusion_matrix=confusion_matrix(y_true, y_pred, labels=_CODES).tolist(),
+    )
+
+
+def naive_baselines(
+    y_holdout: pd.Series, y_history: pd.Series, horizon: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Predictions of the naive baselines on the holdout rows (see the module docstring).
+
+    `y_history` holds the labels before the holdout, by timestamp: its class prior drives
+    `class_prior_random`, and its last rows feed `persistence` at the start of the holdout (HOLD where
+    the label of t - horizon is not in history + holdout).
+    """
+    if horizon < 1:
+        raise InvalidInputError(f"horizon must be >= 1 candle; got {horizon}")
+    _check_codes(y_holdout.to_numpy(), "y_holdout")
+    labels = pd.concat([y_history, y_holdout])
+    if not isinstance(labels.index, pd.DatetimeIndex) or not labels.index.is_unique:
+        raise InvalidInputError(
+            "y_history and y_holdout need unique timestamps (a DatetimeIndex) that do not overlap; "
+            f"got index type {type(labels.index).__name__}, duplicated: "
+            f"{labels.index[labels.index.duplicated()][:5].tolist()}"
+        )
+    known_at = y_holdout.index - horizon * CANDLE_INTERVAL
+    persistence = labels.reindex(known_at).fillna(HOLD).to_numpy(dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return {
+        "always_hold": np.full(len(y_holdout), HOLD, dtype=np.int64),
+        "persistence": persistence,
+        "class_prior_random": rng.choice(_CODES, size=len(y_holdout), p=class_prior(y_history)),
+    }
+
+
+def class_prior(y: pd.Series) -> np.ndarray:
+    """Share of each class (CLASSES order) in `y`."""
+    codes = _check_codes(y.to_numpy(), "y_history")
+    if not len(codes):
+        raise InvalidInputError("y_history is empty; the class prior needs the training labels")
+    return np.bincount(codes, minlength=len(CLASSES)) / len(codes)
+
+
+def evaluate_holdout(
+    ensemble: ProductionEnsemble,
+    X_holdout: pd.DataFrame,
+    y_holdout: pd.Series,
+    next_return: pd.Series,
+    y_history: pd.Series,
+    *,
+    horizon: int,
+    fee_rate: float,
+    seed: int,
+    champion: object | None = None,
+) -> EvaluationResult:
+    """Score the members, the ensemble, the naive baselines and the champion on the same holdout rows."""
+    _check_aligned(X_holdout, y_holdout, next_return)
+    y_true = _check_codes(y_holdout.to_numpy(), "y_holdout")
+    returns = next_return.to_numpy(dtype=np.float64)
+    if ENSEMBLE in ensemble.members:
+        raise EnsembleError(f"a member is named {ENSEMBLE!r}, which is reserved for the ensemble's scores")
+    curves: dict[str, list[float]] = {}
+
+    def evaluate(name: str, y_pred: np.ndarray, proba: np.ndarray | None) -> ModelEvaluation:
+        readout = trading_readout(y_pred, returns, fee_rate)
+        curves[name] = readout.equity_curve
+        scores = score_predictions(y_true, y_pred, proba)
+        return ModelEvaluation(name=name, scores=scores, trading=readout.summary())
+
+    member_input = ensemble.model_input(X_holdout)
+    models = {}
+    for name, member in ensemble.members.items():
+        proba = np.asarray(member.predict_proba(member_input))
+        models[name] = evaluate(name, proba.argmax(axis=1), proba)
+    ensemble_proba = ensemble.predict_proba(X_holdout)
+    models[ENSEMBLE] = evaluate(ENSEMBLE, ensemble_proba.argmax(axis=1), ensemble_proba)
+
+    prior_proba = np.tile(class_prior(y_history), (len(y_true), 1))
+    baselines = {
+        name: evaluate(name, y_pred, prior_proba if name == "class_prior_random" else None)
+        for name, y_pred in naive_baselines(y_holdout, y_history, horizon, seed).items()
+    }
+
+    champion_proba, champion_note = _rescore_champion(champion, ensemble, X_holdout)
+    champion_evaluation = (
+        None if champion_proba is None else evaluate(CHAMPION, champion_proba.argmax(axis=1), champion_proba)
+    )
+    result = EvaluationResult(
+        holdout_start=y_holdout.index[0].to_pydatetime(),
+        holdout_end=y_holdout.index[-1].to_pydatetime(),
+        n_rows=len(y_true),
+        class_support=dict(zip(CLASSES, np.bincount(y_true, minlength=len(CLASSES)).tolist(), strict=True)),
+        models=models,
+        baselines=baselines,
+        champion=champion_evaluation,
+        champion_note=champion_note,
+        equity_curves=curves,
+    )
+    logger.info(
+        "holdout %s .. %s (%d rows): ensemble macro-F1 %.4f, baselines %s, champion %s",
+        result.holdout_start,
+        result.holdout_end,
+        result.n_rows,
+        models[ENSEMBLE].scores.macro_f1,
+        {name: round(ev.scores.macro_f1, 4) for name, ev in baselines.items()},
+        "none" if champion_evaluation is None else round(champion_evaluation.scores.macro_f1, 4),
+    )
+    return result
+
+
+def _rescore_champion(
+    champion: object | None, challenger: ProductionEnsemble, X_holdout: pd.DataFrame
+) -> tuple[np.ndarray | None, str | None]:
+    """The champion's holdout probabilities, or None with the reason it cannot be compared."""
+    if champion is None:
+        return None, None
+    if not hasattr(champion, "feature_names") or not hasattr(champion, "predict_proba"):
+        kind = type(champion).__name__
+        return None, f"the champion ({kind}) has no feature_names/predict_proba; it cannot be re-scored"
+    needed = list(champion.feature_names)
+    missing = [name for name in needed if name not in X_holdout.columns]
+    if missing:
+        return None, (
+            f"the champion needs feature(s) {missing} that the challenger's holdout features lack; "
+            "it cannot be re-scored on this holdout"
+        )
+    note = None
+    champion_hash = getattr(champion, "feature_definition_hash", "")
+    if needed != challenger.feature_names or champion_hash != challenger.feature_definition_hash:
+        note = (
+            f"the champion's features differ from the challenger's ({len(needed)} vs "
+            f"{len(challenger.feature_names)} features, definition hash {champion_hash[:12]!r} vs "
+            f"{challenger.feature_definition_hash[:12]!r}): re-scored on its same-named holdout columns, "
+            "assuming they are computed the same way"
+        )
+    try:
+        proba = np.asarray(champion.predict_proba(X_holdout[needed]))
+    except RetrainError as exc:
+        return None, f"the champion could not be re-scored on this holdout: {exc}"
+    expected_shape = (len(X_holdout), len(CLASSES))
+    if proba.shape != expected_shape:
+        return None, f"the champion returned probabilities of shape {proba.shape}; expected {expected_shape}"
+    return proba, note
+
+
+def _check_aligned(X_holdout: pd.DataFrame, y_holdout: pd.Series, next_return: pd.Series) -> None:
+    if not isinstance(y_holdout.index, pd.DatetimeIndex) or len(y_holdout) == 0:
+        raise InvalidInputError("y_holdout needs a non-empty DatetimeIndex of candle timestamps")
+    for name, other in (("X_holdout", X_holdout), ("next_return", next_return)):
+        if not other.index.equals(y_holdout.index):
+            raise InvalidInputError(
+                f"{name} and y_holdout must have the same timestamps in the same order; {name} has "
+                f"{len(other)} rows from {other.index[:1].tolist()}, y_holdout {len(y_holdout)} rows from "
+                f"{y_holdout.index[:1].tolist()}"
+            )
+
+
+def _check_codes(values: np.ndarray, name: str) -> np.ndarray:
+    """Class codes as int64, refusing anything outside 0..len(CLASSES)-1 (NaN included)."""
+    values = np.asarray(values)
+    valid = np.isin(values, _CODES)
+    if values.ndim != 1 or not valid.all():
+        bad = np.unique(values[~valid])[:5].tolist() if values.ndim == 1 else "not 1-D"
+        raise InvalidInputError(f"{name} must be 1-D class codes in {_CODES} ({CLASSES}); found {bad}")
+    return values.astype(np.int64)
+
+
+def _log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape != (len(y_true), len(CLASSES)):
+        raise InvalidInputError(f"proba has shape {proba.shape}; expected {(len(y_true), len(CLASSES))}")
+    return float(log_loss(y_true, proba, labels=_CODES))

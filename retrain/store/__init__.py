@@ -1,0 +1,59 @@
+"""The model store: crash-safe promotion of the model + metadata pair, archive, verified loading, rollback.
+
+The live bot imports this package, so it stays cheap to import (no pandas, scikit-learn or Prefect).
+Layout, schema and protocol: docs/model-store.md.
+"""
+
+from __future__ import annotations
+
+from retrain.store.history import HistoryEvent, read_history
+from retrain.store.layout import production_version
+from retrain.store.listing import VersionInfo, list_versions
+from retrain.store.loading import (
+    LoadedModel,
+    VerifyResult,
+    load_production,
+    load_production_metadata,
+    verify_production,
+)
+from retrain.store.metadata import (
+    METADATA_FILE,
+    MODEL_FILE,
+    SCHEMA_VERSION,
+    CrossValidationInfo,
+    Decision,
+    GitInfo,
+    ModelMetadata,
+    TrainingInfo,
+)
+from retrain.store.promotion import archive_rejected, promote, rollback
+from retrain.store.provenance import collect_git_info, collect_library_versions
+from retrain.store.recovery import RecoveryReport, recover
+
+__all__ = [
+    "METADATA_FILE",
+    "MODEL_FILE",
+    "SCHEMA_VERSION",
+    "CrossValidationInfo",
+    "Decision",
+    "GitInfo",
+    "HistoryEvent",
+    "LoadedModel",
+    "ModelMetadata",
+    "RecoveryReport",
+    "TrainingInfo",
+    "VerifyResult",
+    "VersionInfo",
+    "archive_rejected",
+    "collect_git_info",
+    "collect_library_versions",
+    "list_versions",
+    "load_production",
+    "load_production_metadata",
+    "production_version",
+    "promote",
+    "read_history",
+    "recover",
+    "rollback",
+    "verify_production",
+]

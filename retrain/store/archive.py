@@ -1,0 +1,68 @@
+"""The archive: one immutable directory per version, written whole or not at all, pruned to the last N.
+
+A directory named like a version is always complete: it is only ever created by renaming a fully
+written and fsynced temporary directory, and only ever deleted by renaming it to a trash name
+first. Recovery can therefore remove every temporary or trash name without looking inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+from retrain.errors import PromotionError
+from retrain.store.durable import fsync_dir, make_dir_durably, write_file_durably
+from retrain.store.layout import StoreLayout
+from retrain.store.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata, is_version
+
+logger = logging.getLogger(__name__)
+
+
+def archived_versions(layout: StoreLayout) -> list[str]:
+    """Every complete version in the archive, oldest first."""
+    try:
+        names = os.listdir(layout.archive)
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if is_version(name))
+
+
+def write_version(layout: StoreLayout, metadata: ModelMetadata, model_bytes: bytes) -> None:
+    """Store the pair as `archive/<version>/`, durably, appearing in one rename once complete."""
+    make_dir_durably(layout.archive)
+    if layout.version_dir(metadata.version).exists():
+        raise PromotionError(
+            f"version {metadata.version} is already in {layout.archive}; a new model needs new metadata "
+            "(a fresh version), and an archived one goes back live with `retrain model rollback`"
+        )
+    temp = layout.temp_version_dir(metadata.version)
+    temp.mkdir()
+    try:
+        write_file_durably(temp / MODEL_FILE, model_bytes)
+        write_file_durably(temp / METADATA_FILE, metadata.to_json_bytes())
+        fsync_dir(temp)
+        os.rename(temp, layout.version_dir(metadata.version))
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    fsync_dir(layout.archive)
+
+
+def remove_version(layout: StoreLayout, version: str) -> None:
+    """Delete a version; renamed to a trash name first so a crash never leaves it half-deleted."""
+    trash = layout.trash_dir(version)
+    os.rename(layout.version_dir(version), trash)
+    fsync_dir(layout.archive)
+    shutil.rmtree(trash)
+
+
+def prune(layout: StoreLayout, keep: int, protected: set[str]) -> list[str]:
+    """Delete every version that is neither among the newest `keep` nor `protected`; returns the deleted."""
+    versions = archived_versions(layout)
+    kept = set(versions[-keep:]) | protected
+    removed = [version for version in versions if version not in kept]
+    for version in removed:
+        remove_version(layout, version)
+        logger.info("retention: deleted archived version %s (keeping the newest %d)", version, keep)
+    return removed

@@ -1,0 +1,166 @@
+"""Promotion, rejection and rollback: every change of the production pair is one atomic symlink swap.
+
+Sequence of a promotion (docs/model-store.md, "Promotion protocol"): take the writer lock, recover
+from any earlier crash, write the pair into a temporary directory and fsync it, rename it to
+`archive/<version>/`, swap the `production` symlink, append the history line, apply retention.
+A reader sees the old pair before the swap and the new pair after it, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from pathlib import Path
+
+from retrain.errors import ConfigError, NoProductionModelError, PromotionError, RollbackError
+from retrain.store.archive import archived_versions, prune, write_version
+from retrain.store.durable import replace_with_symlink
+from retrain.store.history import EventKind, HistoryEvent, append_event, predecessor, read_events
+from retrain.store.layout import StoreLayout, link_target, version_from_link
+from retrain.store.loading import read_verified_pair
+from retrain.store.lock import promotion_lock
+from retrain.store.metadata import MODEL_FILE, ModelMetadata
+from retrain.store.recovery import recover_locked
+
+logger = logging.getLogger(__name__)
+
+PICKLE_PROTOCOL = 5
+
+
+def promote(
+    models_dir: Path | str,
+    model: object | bytes,
+    metadata: ModelMetadata,
+    *,
+    keep: int = 10,
+    lock_timeout: float = 600.0,
+) -> str:
+    """Archive `model` (object or pickle bytes) with `metadata` and put the pair live; returns the version.
+
+    Fills in model_sha256 and model_file; version and created_at come from the metadata.
+    """
+    if metadata.decision.status != "promoted":
+        raise PromotionError(
+            f"version {metadata.version} has decision {metadata.decision.status!r} "
+            f"({'; '.join(metadata.decision.reasons)}); only a 'promoted' decision goes live"
+        )
+    return _store(Path(models_dir), model, metadata, keep=keep, lock_timeout=lock_timeout, event="promote")
+
+
+def archive_rejected(
+    models_dir: Path | str,
+    model: object | bytes,
+    metadata: ModelMetadata,
+    *,
+    keep: int = 10,
+    lock_timeout: float = 600.0,
+) -> str:
+    """Keep a challenger the gates rejected in the archive, for inspection; it never goes live."""
+    if metadata.decision.status != "rejected":
+        raise PromotionError(
+            f"version {metadata.version} has decision {metadata.decision.status!r}; "
+            "archive_rejected keeps only 'rejected' challengers (use promote for the others)"
+        )
+    return _store(Path(models_dir), model, metadata, keep=keep, lock_timeout=lock_timeout, event="reject")
+
+
+def _pickled(model: object | bytes) -> bytes:
+    if isinstance(model, bytes | bytearray | memoryview):
+        return bytes(model)
+    try:
+        return pickle.dumps(model, protocol=PICKLE_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise PromotionError(f"the model ({type(model).__qualname__}) cannot be pickled: {exc}") from exc
+
+
+def _store(
+    models_dir: Path,
+    model: object | bytes,
+    metadata: ModelMetadata,
+    *,
+    keep: int,
+    lock_timeout: float,
+    event: EventKind,
+) -> str:
+    if keep < 1:
+        raise ConfigError(f"keep={keep}: the archive must keep at least 1 version (store.keep_versions)")
+    layout = StoreLayout(models_dir)
+    model_bytes = _pickled(model)
+    stored = metadata.model_copy(
+        update={"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "model_file": MODEL_FILE}
+    )
+    version = stored.version
+    with promotion_lock(layout, lock_timeout):
+        recover_locked(layout)
+        previous = version_from_link(layout.production)
+        try:
+            write_version(layout, stored, model_bytes)
+            if event == "promote":
+                activate(layout, version)
+        except OSError as exc:
+            raise PromotionError(
+                f"storing version {version} under {layout.archive} failed: {exc}; production serves "
+                f"{version_from_link(layout.production) or 'no model'}. Fix the cause (disk space, "
+                "permissions) and promote again"
+            ) from exc
+        reason = "; ".join(stored.decision.reasons)
+        append_event(
+            layout.history_file,
+            HistoryEvent(event=event, version=version, previous_version=previous, reason=reason),
+        )
+        logger.info("stored version %s (%s); production was %s", version, event, previous)
+        apply_retention(layout, keep)
+    return version
+
+
+def activate(layout: StoreLayout, version: str) -> None:
+    """Make an archived version the production pair in one atomic, durable symlink swap."""
+    replace_with_symlink(layout.production, link_target(version), layout.temp_link())
+
+
+def apply_retention(layout: StoreLayout, keep: int) -> list[str]:
+    """Prune the archive to `keep` versions, sparing production and the version a rollback returns to."""
+    live = version_from_link(layout.production)
+    previous = predecessor(read_events(layout.history_file), live, set(archived_versions(layout)))
+    return prune(layout, keep, {version for version in (live, previous) if version is not None})
+
+
+def rollback(
+    models_dir: Path | str, version: str | None = None, *, reason: str, lock_timeout: float = 600.0
+) -> str:
+    """Put an archived version back live (default: the one live before the current); returns it.
+
+    The target is hash-verified first; rejected challengers are refused.
+    """
+    layout = StoreLayout(Path(models_dir))
+    with promotion_lock(layout, lock_timeout):
+        recover_locked(layout)
+        live = version_from_link(layout.production)
+        if live is None:
+            raise NoProductionModelError(f"nothing to roll back: no model in production under {layout.root}")
+        available = set(archived_versions(layout))
+        target = version or predecessor(read_events(layout.history_file), live, available)
+        if target is None:
+            raise RollbackError(
+                f"no earlier version to roll back to from {live}; name one from `retrain model list`"
+            )
+        if target == live:
+            raise RollbackError(f"version {target} is already in production")
+        if target not in available:
+            raise RollbackError(
+                f"version {target!r} is not in {layout.archive}; `retrain model list` shows them"
+            )
+        metadata, _ = read_verified_pair(layout, target)
+        if metadata.decision.status == "rejected":
+            raise RollbackError(
+                f"version {target} is a rejected challenger ({'; '.join(metadata.decision.reasons)}) "
+                "and can never go live"
+            )
+        activate(layout, target)
+        append_event(
+            layout.history_file,
+            HistoryEvent(event="rollback", version=target, previous_version=live, reason=reason),
+        )
+        logger.warning("rolled back production from %s to %s: %s", live, target, reason)
+    return target

@@ -1,0 +1,142 @@
+"""Train one model: tune it on purged time-series CV, then fit it on every training row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrain.errors import TrainingError
+from retrain.members import CLASSES
+from retrain.settings import Settings
+from retrain.training.cross_validation import CrossValidator
+from retrain.training.final_fit import final_rounds, fit_final
+from retrain.training.fold_data import FoldData
+from retrain.training.learners import make_learner
+from retrain.training.result import TrainedModel, summarise_study, trial_history
+from retrain.training.search_space import check_space
+from retrain.training.split import make_folds
+from retrain.training.threads import CoreShare
+from retrain.training.tuning import tune
+
+logger = logging.getLogger(__name__)
+
+
+def train_model(
+    name: str,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    settings: Settings,
+    *,
+    threads: int | CoreShare,
+    warm_start_params: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Tune `name` on the CV folds of `X_train`/`y_train` (holdout already removed), then fit it on all rows.
+
+    `threads` is a fixed thread count (one model at a time), or the `CoreShare` of the models tuned
+    together: this study then takes the cores of those that finish first. The result does not depend
+    on it. `warm_start_params` (the production model's) become the first trial.
+    """
+    learner = make_learner(name, settings.training)
+    space = settings.tuning.search_spaces.get(name, {})
+    check_space(name, space)
+    learner.check_search_space(set(space))
+    X, y = _training_arrays(X_train, y_train)
+    folds = make_folds(
+        len(X), settings.split.n_splits, settings.purge_gap, settings.split.validation_fraction
+    )
+    smote, seed = settings.training.smote, settings.training.seed
+    data = FoldData(learner, X, y, smote=smote, seed=seed, reuse=settings.training.reuse_fold_datasets)
+    cv = CrossValidator(learner, X, y, folds, data)
+    thread_count: Callable[[], int] = (
+        (lambda: threads.threads(name)) if isinstance(threads, CoreShare) else (lambda: threads)
+    )
+    try:
+        outcome = tune(
+            name,
+            cv,
+            space,
+            settings,
+            threads=thread_count,
+            study_name=study_name(name, X_train, settings),
+            warm_start_params=warm_start_params,
+        )
+        started = time.perf_counter()
+        rounds = final_rounds(outcome.best_cv.fold_best_rounds)
+        params = outcome.best_trial.params
+        member = fit_final(
+            learner, X, y, params, rounds=rounds, smote=smote, seed=seed, threads=thread_count()
+        )
+        final_fit_s = time.perf_counter() - started
+    finally:
+        if isinstance(threads, CoreShare):
+            threads.finish(name)
+    summary = summarise_study(outcome.study, outcome.best_trial.number, outcome.seconds, final_fit_s)
+    logger.info(
+        "%s: %d trials (%d complete, %d pruned, %d failed) in %.1f s; best #%d CV macro-F1 %.4f "
+        "(folds %s); final fit %.1f s%s",
+        name,
+        summary.n_trials,
+        summary.n_complete,
+        summary.n_pruned,
+        summary.n_failed,
+        summary.tuning_s,
+        summary.best_trial_number,
+        outcome.best_cv.macro_f1,
+        " ".join(f"{s:.3f}" for s in outcome.best_cv.fold_macro_f1),
+        final_fit_s,
+        f", {rounds} rounds" if rounds is not None else "",
+    )
+    return TrainedModel(
+        name=name,
+        member=member,
+        feature_names=[str(c) for c in X_train.columns],
+        best_params=dict(params),
+        best_iteration=rounds,
+        cv_macro_f1=outcome.best_cv.macro_f1,
+        cv_fold_macro_f1=outcome.best_cv.fold_macro_f1,
+        oof_proba=outcome.best_cv.oof_proba,
+        oof_index=pd.DatetimeIndex(X_train.index[cv.oof_positions]),
+        study=summary,
+        history=trial_history(outcome.study),
+    )
+
+
+def study_name(model: str, X_train: pd.DataFrame, settings: Settings) -> str:
+    """Model + data window + a digest of what shapes the trials: a stored study resumes only like for like."""
+    shaping = {
+        "features": [str(c) for c in X_train.columns],
+        "space": {
+            k: v.model_dump(mode="json") for k, v in settings.tuning.search_spaces.get(model, {}).items()
+        },
+        "labels": settings.labels.model_dump(mode="json"),
+        "split": settings.split.model_dump(mode="json"),
+        "training": settings.training.model_dump(
+            mode="json", include={"seed", "smote", "early_stopping_rounds"}
+        ),
+    }
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
+    start, end = X_train.index[0], X_train.index[-1]
+    return f"{model}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{digest}"
+
+
+def _training_arrays(X_train: pd.DataFrame, y_train: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    if not X_train.index.equals(y_train.index):
+        raise TrainingError("features and labels must share the same index (same timestamps, same order)")
+    X = X_train.to_numpy(dtype=np.float64)
+    bad = [str(c) for c, ok in zip(X_train.columns, np.isfinite(X).all(axis=0), strict=True) if not ok]
+    if bad:
+        raise TrainingError(
+            f"features contain NaN or inf in columns {bad}; drop or fill those rows before training"
+        )
+    y = y_train.to_numpy()
+    unknown = sorted(set(np.unique(y).tolist()) - set(CLASSES))
+    if unknown:
+        raise TrainingError(f"labels must be class codes {list(CLASSES)} (SELL, HOLD, BUY); found {unknown}")
+    return X, y.astype(np.int8)

@@ -1,0 +1,156 @@
+"""What deserves an alert and what it says: thresholds, kinds, severities, the numbers in the message."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from retrain.alerts import (
+    CHAMPION_REGRESSION_CHECK,
+    Alert,
+    Severity,
+    champion_degradation_alert,
+    failure_alert,
+    promotion_alert,
+    rejection_alert,
+    rollback_alert,
+)
+from retrain.errors import AlertError
+
+REGRESSION_CHECK = {
+    "name": CHAMPION_REGRESSION_CHECK,
+    "value": 0.331,
+    "threshold": 0.352,
+    "passed": False,
+    "detail": "macro-F1 0.3310 vs champion re-scored 0.3620 - tolerance 0.0100",
+}
+FLOOR_CHECK = {
+    "name": "min_macro_f1",
+    "value": 0.301,
+    "threshold": 0.35,
+    "passed": False,
+    "detail": "macro-F1 0.3010 < floor 0.3500",
+}
+
+
+@pytest.mark.parametrize(
+    ("recorded", "fresh"),
+    [(0.40, 0.35), (0.40, 0.38), (0.40, 0.40), (0.40, 0.45)],
+    ids=["drop-equal-to-tolerance", "small-drop", "unchanged", "improved"],
+)
+def test_champion_within_tolerance_gives_no_alert(recorded: float, fresh: float) -> None:
+    assert champion_degradation_alert(recorded, fresh, tolerance=0.05, version="v7") is None
+
+
+def test_champion_beyond_tolerance_warns_naming_both_scores_and_version() -> None:
+    alert = champion_degradation_alert(0.412, 0.351, tolerance=0.05, version="v7")
+
+    assert alert is not None
+    assert alert.kind == "champion_degraded"
+    assert alert.severity is Severity.WARNING
+    assert alert.version == "v7"
+    for text in (alert.title, alert.body):
+        assert "0.412" in text and "0.351" in text and "v7" in text
+    assert "drop: 0.061 (tolerance 0.050)" in alert.body
+    assert alert.details["drop"] == pytest.approx(0.061)
+
+
+@pytest.mark.parametrize("bad", [math.nan, 1.2, -0.1])
+def test_degradation_refuses_scores_that_are_not_macro_f1(bad: float) -> None:
+    with pytest.raises(AlertError, match="fresh_macro_f1 must be a number in"):
+        champion_degradation_alert(0.4, bad, tolerance=0.05, version="v7")
+
+
+def test_rejection_by_champion_regression_is_a_warning_of_its_own_kind() -> None:
+    alert = rejection_alert([FLOOR_CHECK, REGRESSION_CHECK], version="v8")
+
+    assert alert.kind == "challenger_rejected_regression"
+    assert alert.severity is Severity.WARNING
+    assert "worse than the champion" in alert.title
+    assert REGRESSION_CHECK["detail"] in alert.body
+    assert "(value 0.331, needed 0.352)" in alert.body
+
+
+def test_rejection_by_other_checks_is_informational_and_names_them() -> None:
+    alert = rejection_alert([FLOOR_CHECK], version="v8")
+
+    assert alert.kind == "challenger_rejected"
+    assert alert.severity is Severity.INFO
+    assert "min_macro_f1" in alert.title
+    assert "v8" in alert.title
+    assert "quality floor" in alert.body
+    assert alert.details["failed_checks"] == [FLOOR_CHECK]
+
+
+def test_rejection_without_a_failed_check_is_refused() -> None:
+    with pytest.raises(AlertError, match="at least one failed check"):
+        rejection_alert([], version="v8")
+
+
+@pytest.mark.parametrize(
+    ("crashed", "kind", "word"), [(False, "run_failed", "failed"), (True, "run_crashed", "crashed")]
+)
+def test_failure_alert_is_critical_and_names_the_run(crashed: bool, kind: str, word: str) -> None:
+    alert = failure_alert(
+        "weekly-otter", "0f3c", "Crashed" if crashed else "Failed", "ValueError: no candles", crashed=crashed
+    )
+
+    assert alert.kind == kind
+    assert alert.severity is Severity.CRITICAL
+    assert alert.title == f"[CRITICAL] Retraining run weekly-otter {word}"
+    assert "`0f3c`" in alert.body
+    assert "ValueError: no candles" in alert.body
+    assert alert.flow_run_id == "0f3c"
+
+
+def test_failure_alert_links_the_run_logs_when_a_url_is_known() -> None:
+    alert = failure_alert("r", "id", "Failed", "boom", crashed=False, run_url="http://ui/runs/flow-run/id")
+
+    assert "- logs: http://ui/runs/flow-run/id" in alert.body
+
+
+def test_failure_message_is_flattened_and_shortened_for_a_phone() -> None:
+    traceback = "Traceback (most recent call last):\n" + "  File x.py, line 1\n" * 200
+
+    alert = failure_alert("r", "id", "Failed", traceback, crashed=False)
+
+    message_line = next(line for line in alert.body.splitlines() if line.startswith("- message:"))
+    assert len(message_line) < 700
+    assert message_line.endswith("...")
+    assert alert.details["message"] == traceback
+
+
+def test_promotion_alert_is_info_and_shows_the_gain_over_the_champion() -> None:
+    alert = promotion_alert("v9", previous_version="v8", macro_f1=0.372, champion_macro_f1=0.351)
+
+    assert alert.kind == "model_promoted"
+    assert alert.severity is Severity.INFO
+    assert "v9" in alert.title and "0.372" in alert.title
+    assert "replacing `v8`" in alert.body
+    assert "0.351 (+0.021)" in alert.body
+    assert "roll back to `v8`" in alert.body
+
+
+def test_promotion_of_the_first_model_says_so_and_offers_no_rollback() -> None:
+    alert = promotion_alert("v1", previous_version=None, macro_f1=0.372, champion_macro_f1=None)
+
+    assert "the first model in production" in alert.body
+    assert "champion" not in alert.body
+    assert "roll back" not in alert.body
+
+
+def test_rollback_alert_is_info_and_names_both_versions_and_the_reason() -> None:
+    alert = rollback_alert("v8", previous_version="v9", reason="bot saw 40% SELL in an hour")
+
+    assert alert.kind == "model_rolled_back"
+    assert alert.severity is Severity.INFO
+    assert alert.version == "v8"
+    assert "v8" in alert.title and "v9" in alert.title
+    assert "bot saw 40% SELL in an hour" in alert.body
+
+
+def test_alert_must_name_a_model_version_or_a_flow_run() -> None:
+    with pytest.raises(ValidationError, match="must name the model version or the flow run"):
+        Alert(kind="run_failed", severity=Severity.CRITICAL, title="t", body="b")
