@@ -77,3 +77,7 @@ class AlertChannelError(RetrainError):
 
 class DatasetError(RetrainError):
     """Features, labels or a training dataset cannot be built or read (too few candles, bad file...)."""
+
+
+class ProductionChangedError(PromotionError):
+    """Production changed between the challenger's evaluation and its promotion; nothing was promoted."""

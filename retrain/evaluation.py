@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 ENSEMBLE = "ensemble"
 CHAMPION = "champion"
 _CODES = list(range(len(CLASSES)))
+_ROW_SUM_TOLERANCE = 1e-5  # float32 probabilities sum to 1 within ~1e-7
 
 
 class ClassScores(BaseModel):
@@ -300,7 +301,15 @@ def _check_codes(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def _log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Log-loss; rows off 1 by float32 rounding (XGBoost) are renormalised, anything worse is refused."""
     proba = np.asarray(proba, dtype=np.float64)
     if proba.shape != (len(y_true), len(CLASSES)):
         raise InvalidInputError(f"proba has shape {proba.shape}; expected {(len(y_true), len(CLASSES))}")
-    return float(log_loss(y_true, proba, labels=_CODES))
+    row_sums = proba.sum(axis=1, keepdims=True)
+    worst = int(np.argmax(np.abs(row_sums[:, 0] - 1.0)))
+    if not np.isfinite(proba).all() or abs(row_sums[worst, 0] - 1.0) > _ROW_SUM_TOLERANCE:
+        raise InvalidInputError(
+            "proba must hold finite probabilities summing to 1 per row; "
+            f"row {worst} sums to {row_sums[worst, 0]}"
+        )
+    return float(log_loss(y_true, proba / row_sums, labels=_CODES))

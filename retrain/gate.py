@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from retrain.alerts import CHAMPION_REGRESSION_CHECK
 from retrain.evaluation import EvaluationResult
 from retrain.settings import GateSettings
 
@@ -76,14 +77,19 @@ def _baseline_check(name: str, challenger: float, baseline: float, margin: float
     needed = baseline + margin
     passed = challenger >= needed
     detail = f"macro-F1 {challenger:.4f} vs {name} {baseline:.4f} + margin {margin:.4f}"
-    return GateCheck(name=f"margin_over_{name}", value=challenger, threshold=needed, passed=passed, detail=detail)
+    return GateCheck(
+        name=f"margin_over_{name}", value=challenger, threshold=needed, passed=passed, detail=detail
+    )
 
 
 def _champion_check(challenger: float, result: EvaluationResult, tolerance: float) -> GateCheck:
     if result.champion is None:
         note = result.champion_note or "no champion in production"
         return GateCheck(
-            name="no_regression_vs_champion", value=challenger, threshold=None, passed=True,
+            name=CHAMPION_REGRESSION_CHECK,
+            value=challenger,
+            threshold=None,
+            passed=True,
             detail=f"nothing to compare with ({note})",
         )
     champion = result.champion.scores.macro_f1
@@ -91,7 +97,7 @@ def _champion_check(challenger: float, result: EvaluationResult, tolerance: floa
     passed = challenger >= needed
     detail = f"macro-F1 {challenger:.4f} vs champion re-scored {champion:.4f} - tolerance {tolerance:.4f}"
     return GateCheck(
-        name="no_regression_vs_champion", value=challenger, threshold=needed, passed=passed, detail=detail
+        name=CHAMPION_REGRESSION_CHECK, value=challenger, threshold=needed, passed=passed, detail=detail
     )
 
 

@@ -42,7 +42,9 @@ class DataSettings(_Section):
     source: SourceKind = "exchange"
     exchange: str = "bitbank"
     symbol: str = "BTC/JPY"
-    api_url: str | None = Field(None, description="override the exchange's public API base URL (tests, proxies)")
+    api_url: str | None = Field(
+        None, description="override the exchange's public API base URL (tests, proxies)"
+    )
     timeframe: Literal["15m"] = "15m"
     days: int = Field(180, gt=0, le=3650)
     csv_path: Path | None = None
@@ -52,7 +54,9 @@ class DataSettings(_Section):
     backoff_base_s: float = Field(1.0, ge=0)
     backoff_max_s: float = Field(60.0, gt=0)
     stale_after_minutes: int = Field(45, gt=0)
-    min_coverage: float = Field(0.95, gt=0, le=1, description="share of the requested window that must be covered")
+    min_coverage: float = Field(
+        0.95, gt=0, le=1, description="share of the requested window that must be covered"
+    )
     demo_seed: int = 7
     gaps: GapPolicy = GapPolicy()
 
@@ -133,7 +137,9 @@ class StoreSettings(_Section):
 
 
 class AlertSettings(_Section):
-    channels: list[str] = Field(default_factory=list, description="Prefect notification block names")
+    channels: list[str] = Field(
+        default_factory=list, description="Prefect notification blocks as '<block-type-slug>/<block-name>'"
+    )
     champion_degradation_tolerance: float = Field(0.05, ge=0, le=1)
 
 

@@ -1,8 +1,7 @@
 """Pieces shared by the model store tests: a model that proves whether it was unpickled, metadata
 builders, and the bodies of the child processes (a promoter that gets SIGKILLed, concurrent readers).
 
-Children are started from a forkserver that preloads this module, so each one starts in a few
-milliseconds without importing anything heavy.
+Run as a script, it is the launcher that forks the promoters the SIGKILL test kills.
 """
 
 from __future__ import annotations
@@ -10,7 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
+import os
 import pickle
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,15 +96,34 @@ def promote_new(models_dir: Path, *, padding: bytes = b"", marker: Path | None =
 
 
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
+    """Processes forked from a server that already imported the store, not from pytest's process."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload(["retrain.store"])
     return context
 
 
 def promote_forever(models_dir: str) -> None:
-    """Child body of the SIGKILL test: promote alternating small and large models until killed."""
+    """Body of the SIGKILL test's victim: promote alternating small and large models until killed."""
     for count in itertools.count():
         promote_new(Path(models_dir), padding=LARGE_PADDING if count % 2 else b"", keep=3)
+
+
+def serve_promoters(models_dir: str) -> None:
+    """For each line on stdin, fork a promoter; answer its pid, then its wait status once it died.
+
+    Forking from this small, already-initialised process starts a victim in about a millisecond,
+    which keeps hundreds of kills fast.
+    """
+    for _ in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                promote_forever(models_dir)
+            finally:
+                os._exit(1)
+        print(pid, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(status, flush=True)
 
 
 def read_forever(models_dir: str, index: int, stop: Any, loads: Any, problems: Any) -> None:
@@ -130,3 +150,11 @@ def open_paths_forever(models_dir: str, index: int, stop: Any, loads: Any, probl
         except Exception as exc:
             problems.put(f"path reader {index}: {type(exc).__name__}: {exc}")
         loads[index] += 1
+
+
+if __name__ == "__main__":
+    # Run through the module's own name, so pickled models name `store_helpers.VersionedModel`,
+    # which the test process can import, and not `__main__.VersionedModel`.
+    import store_helpers
+
+    store_helpers.serve_promoters(sys.argv[1])

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from tests.webhook_receiver import WebhookReceiver
 
-pytest_plugins = ["tests.webhook_receiver"]
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
 
 PROMOTION = promotion_alert("v9", previous_version="v8", macro_f1=0.372, champion_macro_f1=0.351)

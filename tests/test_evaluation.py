@@ -124,6 +124,17 @@ def test_log_loss_equals_hand_computed_value() -> None:
     assert scores.log_loss == pytest.approx(-(math.log(0.5) + math.log(0.8)) / 2)
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # sklearn warns on rows that do not sum to 1
+def test_log_loss_accepts_float32_rounding_but_refuses_rows_that_are_not_probabilities() -> None:
+    rounded = np.array([[0.5, 0.25, 0.25 + 1e-7]], dtype=np.float32)
+
+    assert score_predictions(np.array([SELL]), np.array([SELL]), rounded).log_loss == pytest.approx(
+        -math.log(0.5)
+    )
+    with pytest.raises(InvalidInputError, match="row 0 sums to 1.5"):
+        score_predictions(np.array([SELL]), np.array([SELL]), np.array([[0.5, 0.5, 0.5]]))
+
+
 def test_refuses_labels_that_are_not_class_codes() -> None:
     with pytest.raises(InvalidInputError, match=r"y_pred must be 1-D class codes.*\[3\]"):
         score_predictions(np.array([SELL, BUY]), np.array([SELL, 3]))

@@ -19,7 +19,8 @@ from retrain.settings import DataSettings
 
 RECORDING = "BTCUSDT_BINANCE_15m_20230801_20240731.csv"
 NOW = pd.Timestamp("2025-03-10 10:07", tz="UTC")  # the candle opened at 10:00 is still open
-CLIENT_TIMEOUT_S = 0.25
+CLIENT_TIMEOUT_S = 5.0  # generous: a loaded machine must not turn a normal answer into a timeout
+SHORT_TIMEOUT_S = 0.5  # for the held-answer fault only; the fake holds it far longer
 
 MakeSource = Callable[..., ExchangeSource]
 
@@ -37,7 +38,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def fake(recording: pd.DataFrame, clock: Clock) -> Iterator[FakeBitbank]:
-    with FakeBitbank(recording, now=clock, hold_s=4 * CLIENT_TIMEOUT_S) as server:
+    with FakeBitbank(recording, now=clock, hold_s=20 * SHORT_TIMEOUT_S) as server:
         yield server
 
 
@@ -170,8 +171,9 @@ def test_transient_fault_is_retried_then_succeeds(
     make_source: MakeSource, fake: FakeBitbank, recording: pd.DataFrame, sleeps: list[float], fault: Fault
 ) -> None:
     fake.inject(fault, fault)
+    timeout = SHORT_TIMEOUT_S if fault is Fault.TIMEOUT else CLIENT_TIMEOUT_S
 
-    candles = make_source(backoff_base_s=0.5).fetch(1)
+    candles = make_source(backoff_base_s=0.5, request_timeout_s=timeout).fetch(1)
 
     pd.testing.assert_frame_equal(candles, expected_window(recording, NOW, 1))
     assert fake.pending_faults() == 0

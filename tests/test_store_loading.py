@@ -53,7 +53,10 @@ def test_load_production_returns_the_promoted_model_and_its_metadata(tmp_path: P
 
     assert loaded.metadata.version == version
     assert loaded.model.version == version
-    assert loaded.metadata.model_sha256 == hashlib.sha256(_production_file(tmp_path, MODEL_FILE).read_bytes()).hexdigest()
+    assert (
+        loaded.metadata.model_sha256
+        == hashlib.sha256(_production_file(tmp_path, MODEL_FILE).read_bytes()).hexdigest()
+    )
 
 
 def test_intact_model_is_unpickled_which_the_marker_records(tmp_path: Path) -> None:

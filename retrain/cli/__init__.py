@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from retrain.cli import data, model
+from retrain.cli.run import run
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
+app.command(name="run")(run)

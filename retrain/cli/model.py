@@ -54,7 +54,9 @@ def _format_value(value: Any) -> str:
 
 def _metric_lines(metrics: Mapping[str, Any], indent: str = "  ") -> Iterator[str]:
     """Scalars of a section on one line (macro_f1 comes first), nested sections below it."""
-    scalars = [f"{key}={_format_value(value)}" for key, value in metrics.items() if not isinstance(value, Mapping)]
+    scalars = [
+        f"{key}={_format_value(value)}" for key, value in metrics.items() if not isinstance(value, Mapping)
+    ]
     if scalars:
         yield indent + " ".join(scalars)
     for key, value in metrics.items():
@@ -126,14 +128,19 @@ def list_command(models_dir: ModelsDirOption = None) -> None:
     if history:
         typer.echo("\nhistory:")
     for event in history:
-        previous = f" (was {event.previous_version})" if event.previous_version else ""
+        previous = ""
+        if event.previous_version:
+            role = "production stayed" if event.event == "reject" else "replacing"
+            previous = f" ({role} {event.previous_version})"
         when = event.at.isoformat(timespec="seconds")
         typer.echo(f"  {when}  {event.event:<9} {event.version}{previous}: {event.reason}")
 
 
 @app.command("rollback")
 def rollback_command(
-    version: Annotated[str | None, typer.Argument(help="version to restore (default: the previous one)")] = None,
+    version: Annotated[
+        str | None, typer.Argument(help="version to restore (default: the previous one)")
+    ] = None,
     reason: Annotated[str, typer.Option(help="why, recorded in the history")] = "manual rollback",
     models_dir: ModelsDirOption = None,
 ) -> None:

@@ -63,6 +63,10 @@ def load_candles(
     info = source.describe()
     logger.info(
         "%d candles from %s (%s .. %s), %d missing",
-        len(candles), info.get("kind"), report.first_timestamp, report.last_timestamp, report.missing_candles,
+        len(candles),
+        info.get("kind"),
+        report.first_timestamp,
+        report.last_timestamp,
+        report.missing_candles,
     )
     return ValidatedCandles(candles=candles, report=report, source=info)

@@ -89,7 +89,8 @@ def version_from_link(link: Path) -> str | None:
     if prefix != ARCHIVE_DIR or not is_version(version):
         raise ModelIntegrityError(
             f"{link} points to {target!r}; expected {link_target('<version>')}. "
-            "Only the model store may write this link: restore it with `retrain model rollback VERSION`"
+            "Only the model store writes this link: remove it, then `retrain model rollback VERSION` "
+            "puts an archived version back"
         )
     return version
 

@@ -13,7 +13,13 @@ import logging
 import pickle
 from pathlib import Path
 
-from retrain.errors import ConfigError, NoProductionModelError, PromotionError, RollbackError
+from retrain.errors import (
+    ConfigError,
+    NoProductionModelError,
+    ProductionChangedError,
+    PromotionError,
+    RollbackError,
+)
 from retrain.store.archive import archived_versions, prune, write_version
 from retrain.store.durable import replace_with_symlink
 from retrain.store.history import EventKind, HistoryEvent, append_event, predecessor, read_events
@@ -35,17 +41,28 @@ def promote(
     *,
     keep: int = 10,
     lock_timeout: float = 600.0,
+    expected_live: str | None = None,
 ) -> str:
     """Archive `model` (object or pickle bytes) with `metadata` and put the pair live; returns the version.
 
-    Fills in model_sha256 and model_file; version and created_at come from the metadata.
+    Fills in model_sha256 and model_file; version and created_at come from the metadata. With
+    `expected_live`, the promotion is refused (ProductionChangedError) unless that version is
+    still live: the gate compared the challenger with it, not with whatever replaced it since.
     """
     if metadata.decision.status != "promoted":
         raise PromotionError(
             f"version {metadata.version} has decision {metadata.decision.status!r} "
             f"({'; '.join(metadata.decision.reasons)}); only a 'promoted' decision goes live"
         )
-    return _store(Path(models_dir), model, metadata, keep=keep, lock_timeout=lock_timeout, event="promote")
+    return _store(
+        Path(models_dir),
+        model,
+        metadata,
+        keep=keep,
+        lock_timeout=lock_timeout,
+        event="promote",
+        expected_live=expected_live,
+    )
 
 
 def archive_rejected(
@@ -62,7 +79,15 @@ def archive_rejected(
             f"version {metadata.version} has decision {metadata.decision.status!r}; "
             "archive_rejected keeps only 'rejected' challengers (use promote for the others)"
         )
-    return _store(Path(models_dir), model, metadata, keep=keep, lock_timeout=lock_timeout, event="reject")
+    return _store(
+        Path(models_dir),
+        model,
+        metadata,
+        keep=keep,
+        lock_timeout=lock_timeout,
+        event="reject",
+        expected_live=None,
+    )
 
 
 def _pickled(model: object | bytes) -> bytes:
@@ -82,6 +107,7 @@ def _store(
     keep: int,
     lock_timeout: float,
     event: EventKind,
+    expected_live: str | None,
 ) -> str:
     if keep < 1:
         raise ConfigError(f"keep={keep}: the archive must keep at least 1 version (store.keep_versions)")
@@ -94,6 +120,11 @@ def _store(
     with promotion_lock(layout, lock_timeout):
         recover_locked(layout)
         previous = version_from_link(layout.production)
+        if expected_live is not None and previous != expected_live:
+            raise ProductionChangedError(
+                f"production is {previous or 'empty'}, no longer {expected_live}, which version {version} "
+                "was evaluated against; nothing was promoted. Run again to compare with the current champion"
+            )
         try:
             write_version(layout, stored, model_bytes)
             if event == "promote":
@@ -120,16 +151,20 @@ def activate(layout: StoreLayout, version: str) -> None:
 
 
 def apply_retention(layout: StoreLayout, keep: int) -> list[str]:
-    """Prune the archive to `keep` versions, sparing production and the version a rollback returns to."""
+    """Prune the archive to `keep` versions, sparing production, the version a rollback returns to,
+    and the version production replaced (after a rollback, the one rolled back from)."""
     live = version_from_link(layout.production)
-    previous = predecessor(read_events(layout.history_file), live, set(archived_versions(layout)))
-    return prune(layout, keep, {version for version in (live, previous) if version is not None})
+    events = read_events(layout.history_file)
+    went_live = [event for event in events if event.event != "reject"]
+    replaced = went_live[-1].previous_version if went_live else None
+    previous = predecessor(events, live, set(archived_versions(layout)))
+    return prune(layout, keep, {version for version in (live, previous, replaced) if version is not None})
 
 
 def rollback(
     models_dir: Path | str, version: str | None = None, *, reason: str, lock_timeout: float = 600.0
 ) -> str:
-    """Put an archived version back live (default: the one live before the current); returns it.
+    """Put an archived version live (default: the one live before the current); returns it.
 
     The target is hash-verified first; rejected challengers are refused.
     """
@@ -137,8 +172,10 @@ def rollback(
     with promotion_lock(layout, lock_timeout):
         recover_locked(layout)
         live = version_from_link(layout.production)
-        if live is None:
-            raise NoProductionModelError(f"nothing to roll back: no model in production under {layout.root}")
+        if live is None and version is None:
+            raise NoProductionModelError(
+                f"nothing to roll back: no model in production under {layout.root}; name a version to restore"
+            )
         available = set(archived_versions(layout))
         target = version or predecessor(read_events(layout.history_file), live, available)
         if target is None:

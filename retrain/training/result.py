@@ -20,6 +20,7 @@ class TrialRecord:
     """Mean macro-F1 over the folds; None for a pruned or failed trial."""
     state: str
     duration_s: float | None
+    params: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def trial_history(study: optuna.Study) -> list[TrialRecord]:
             value=t.value if t.state == TrialState.COMPLETE else None,
             state=t.state.name,
             duration_s=t.duration.total_seconds() if t.duration is not None else None,
+            params=dict(t.params),
         )
         for t in study.get_trials(deepcopy=False)
     ]

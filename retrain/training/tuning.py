@@ -71,12 +71,25 @@ def make_pruner(settings: Settings) -> optuna.pruners.BasePruner:
     )
 
 
+_storages: dict[str, optuna.storages.RDBStorage] = {}
+_storages_lock = threading.Lock()
+
+
+def shared_storage(url: str) -> optuna.storages.RDBStorage:
+    """One storage per URL in the process: studies opened at once would otherwise race to create its tables."""
+    with _storages_lock:
+        if url not in _storages:
+            _storages[url] = optuna.storages.RDBStorage(url)
+        return _storages[url]
+
+
 def open_study(study_name: str, settings: Settings) -> optuna.Study:
     """A new study, or the stored one of that name (same model and data window) to resume."""
+    url = settings.tuning.storage
     return optuna.create_study(
-        storage=settings.tuning.storage,
+        storage=shared_storage(url) if url is not None else None,
         study_name=study_name,
-        load_if_exists=settings.tuning.storage is not None,
+        load_if_exists=url is not None,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=settings.training.seed),
         pruner=make_pruner(settings),

@@ -1,0 +1,42 @@
+"""Promote or archive the challenger, and publish the run report (UI artifact + files beside the model)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from retrain import stages
+from retrain.errors import PromotionLockTimeout
+from retrain.run_dir import RunDir
+from retrain.settings import Settings
+
+
+@task(
+    name="promote-or-archive",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=30),
+    retry_condition_fn=lambda task, task_run, state: isinstance(
+        state.result(raise_on_failure=False), PromotionLockTimeout
+    ),
+    timeout_seconds=1800,
+    cache_policy=NO_CACHE,
+)
+def publish(
+    settings: Settings, run: RunDir, models: list[str], flow_run_id: str | None, dry_run: bool
+) -> stages.Publication:
+    return stages.publish_stage(settings, run, models, flow_run_id=flow_run_id, dry_run=dry_run)
+
+
+@task(name="report", timeout_seconds=600, cache_policy=NO_CACHE)
+def report(
+    settings: Settings, run: RunDir, models: list[str], title: str, publication: stages.Publication
+) -> str:
+    """The markdown artifact in the Prefect UI, and report.md + plots next to the stored version."""
+    outcome = f"{publication.status} (version {publication.version or 'not stored'})"
+    markdown = stages.report_stage(settings, run, models, title=title, outcome=outcome)
+    if publication.version is not None:
+        stages.attach_report(settings, run, publication.version)
+    create_markdown_artifact(markdown=markdown, key="retrain-report", description=title)
+    return markdown

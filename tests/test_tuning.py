@@ -1,0 +1,275 @@
+"""Per-model tuning: leak-free SMOTE and early stopping, pruning within budget, warm start, storage, threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import xgboost as xgb
+from imblearn.over_sampling import SMOTE
+
+from retrain.errors import ConfigError, TrainingError
+from retrain.settings import Settings, load_settings
+from retrain.training import (
+    CoreShare,
+    Fold,
+    make_folds,
+    split_holdout,
+    threads_per_model,
+    train_model,
+)
+
+SMALL_SPACES: dict[str, Any] = {
+    "lightgbm": {
+        "learning_rate": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
+        "num_leaves": {"type": "int", "low": 4, "high": 15},
+        "min_child_samples": {"type": "int", "low": 5, "high": 50, "log": True},
+    },
+    "xgboost": {
+        "learning_rate": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
+        "max_depth": {"type": "int", "low": 2, "high": 4},
+    },
+    "random_forest": {
+        "n_estimators": {"type": "int", "low": 10, "high": 30, "step": 10},
+        "max_depth": {"type": "int", "low": 1, "high": 6},
+        "min_samples_leaf": {"type": "int", "low": 5, "high": 50, "log": True},
+    },
+}
+
+
+def _settings(tuning: dict[str, Any] | None = None, training: dict[str, Any] | None = None) -> Settings:
+    return load_settings(
+        split={"holdout_days": 2},
+        tuning={"n_trials": 2, "search_spaces": SMALL_SPACES, "pruner_startup_trials": 1, **(tuning or {})},
+        training={"max_boost_rounds": 200, "early_stopping_rounds": 10, **(training or {})},
+    )
+
+
+def _market(days: int = 16, signal: float = 1.0, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """15-minute rows whose class follows the first feature (times `signal`) plus noise."""
+    index = pd.date_range("2026-03-01", periods=days * 96, freq="15min", tz="UTC", name="timestamp")
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(len(index), 6)), index=index, columns=[f"f{i}" for i in range(6)])
+    score = signal * X["f0"].to_numpy() + rng.normal(size=len(index))
+    y = pd.Series(np.select([score < -1.0, score > 1.0], [0, 2], 1), index=index, dtype="int8")
+    return X, y
+
+
+def _training_rows(settings: Settings, **market: Any) -> tuple[pd.DataFrame, pd.Series]:
+    split = split_holdout(*_market(**market), settings.split.holdout_days, settings.purge_gap)
+    return split.X_train, split.y_train
+
+
+def _fold_parts(settings: Settings, n_rows: int) -> list[Fold]:
+    return make_folds(n_rows, settings.split.n_splits, settings.purge_gap, settings.split.validation_fraction)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_smote_only_ever_sees_a_fold_fit_part_or_the_final_training_rows(
+    monkeypatch: pytest.MonkeyPatch, reuse: bool
+) -> None:
+    settings = _settings(training={"reuse_fold_datasets": reuse, "pruning": False})
+    X_train, y_train = _training_rows(settings)
+    seen: list[np.ndarray] = []
+    original = SMOTE.fit_resample
+
+    def spy(self: SMOTE, X: np.ndarray, y: np.ndarray, **kwargs: Any) -> Any:
+        seen.append(np.array(X))
+        return original(self, X, y, **kwargs)
+
+    monkeypatch.setattr(SMOTE, "fit_resample", spy)
+    train_model("random_forest", X_train, y_train, settings, threads=1)
+
+    X = X_train.to_numpy()
+    folds = _fold_parts(settings, len(X))
+    allowed = [X[fold.fit] for fold in folds] + [X]
+    builds_per_fold = 1 if reuse else settings.tuning.n_trials
+    assert len(seen) == builds_per_fold * len(folds) + 1, (
+        "once per fold if reused, else per trial; +1 final fit"
+    )
+    for received in seen:
+        assert any(received.shape == a.shape and np.array_equal(received, a) for a in allowed)
+    assert np.array_equal(seen[-1], X), "the final fit oversamples the training rows, never the holdout"
+
+
+def test_pruned_trials_count_toward_n_trials() -> None:
+    settings = _settings(tuning={"n_trials": 8})
+    result = train_model("random_forest", *_training_rows(settings), settings, threads=1)
+    summary = result.study
+    assert summary.n_trials == 8 == len(result.history)
+    assert summary.n_pruned >= 1
+    assert summary.n_complete + summary.n_pruned + summary.n_failed == 8
+
+
+def test_no_trial_is_pruned_when_pruning_is_off() -> None:
+    settings = _settings(tuning={"n_trials": 8}, training={"pruning": False})
+    result = train_model("random_forest", *_training_rows(settings), settings, threads=1)
+    assert result.study.n_pruned == 0
+    assert result.study.n_complete == 8
+
+
+def test_warm_start_params_are_the_first_trial() -> None:
+    settings = _settings()
+    production = {"learning_rate": 0.123, "num_leaves": 9, "min_child_samples": 17, "bagging_freq": 3}
+    result = train_model(
+        "lightgbm", *_training_rows(settings), settings, threads=1, warm_start_params=production
+    )
+    assert result.history[0].params == {"learning_rate": 0.123, "num_leaves": 9, "min_child_samples": 17}
+    assert result.history[1].params != result.history[0].params
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
+def test_boosters_stop_early_when_they_start_to_overfit(model: str) -> None:
+    settings = _settings(training={"max_boost_rounds": 300})
+    result = train_model(model, *_training_rows(settings, signal=0.0), settings, threads=1)
+    assert result.best_iteration is not None and result.best_iteration < 300
+
+
+def test_lightgbm_early_stops_on_the_validation_slice_never_the_test_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings(tuning={"n_trials": 1})
+    X_train, y_train = _training_rows(settings)
+    stopped_on: list[np.ndarray] = []
+    original = lgb.train
+
+    def spy(params: dict[str, Any], train_set: lgb.Dataset, *args: Any, **kwargs: Any) -> lgb.Booster:
+        stopped_on.extend(np.asarray(valid.get_data()) for valid in kwargs.get("valid_sets") or [])
+        return original(params, train_set, *args, **kwargs)
+
+    monkeypatch.setattr(lgb, "train", spy)
+    train_model("lightgbm", X_train, y_train, settings, threads=1)
+
+    folds = _fold_parts(settings, len(X_train))
+    assert len(stopped_on) == len(folds), (
+        "one early-stopped fit per fold; the final fit has no validation set"
+    )
+    for fold, valid in zip(folds, stopped_on, strict=True):
+        np.testing.assert_array_equal(valid, X_train.to_numpy()[fold.valid])
+
+
+def test_xgboost_early_stops_on_the_validation_slice_never_the_test_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _settings(tuning={"n_trials": 1})
+    X_train, y_train = _training_rows(settings)
+    stopped_on: list[np.ndarray] = []
+    original = xgb.train
+
+    def spy(params: dict[str, Any], dtrain: xgb.DMatrix, *args: Any, **kwargs: Any) -> xgb.Booster:
+        stopped_on.extend(dmatrix.get_label() for dmatrix, _ in kwargs.get("evals") or [])
+        return original(params, dtrain, *args, **kwargs)
+
+    monkeypatch.setattr(xgb, "train", spy)
+    train_model("xgboost", X_train, y_train, settings, threads=1)
+
+    folds = _fold_parts(settings, len(X_train))
+    assert len(stopped_on) == len(folds), (
+        "one early-stopped fit per fold; the final fit has no validation set"
+    )
+    for fold, labels in zip(folds, stopped_on, strict=True):
+        np.testing.assert_array_equal(labels, y_train.to_numpy()[fold.valid])
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
+def test_rebuilding_fold_datasets_in_every_trial_gives_the_same_result_as_reusing_them(model: str) -> None:
+    results = {}
+    for reuse in (True, False):
+        settings = _settings(tuning={"n_trials": 3}, training={"reuse_fold_datasets": reuse})
+        results[reuse] = train_model(model, *_training_rows(settings), settings, threads=1)
+    assert results[True].cv_macro_f1 == results[False].cv_macro_f1
+    assert results[True].best_params == results[False].best_params
+    np.testing.assert_array_equal(results[True].oof_proba, results[False].oof_proba)
+
+
+def test_a_storage_url_persists_the_study_and_a_rerun_resumes_it_up_to_n_trials(tmp_path) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    settings = _settings(tuning={"storage": storage, "n_trials": 2})
+    rows = _training_rows(settings)
+    first = train_model("random_forest", *rows, settings, threads=1)
+    stored = optuna.load_study(study_name=first.study.study_name, storage=storage)
+    assert len(stored.trials) == 2
+
+    resumed = train_model(
+        "random_forest", *rows, _settings(tuning={"storage": storage, "n_trials": 3}), threads=1
+    )
+    assert resumed.study.study_name == first.study.study_name
+    assert resumed.study.n_trials == 3
+    assert (
+        resumed.cv_macro_f1
+        == optuna.load_study(study_name=first.study.study_name, storage=storage).best_value
+    )
+
+
+def test_studies_run_together_can_share_one_storage_url(tmp_path) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    settings = _settings(tuning={"storage": storage})
+    rows = _training_rows(settings)
+    models = ["lightgbm", "xgboost", "random_forest"]
+    share = CoreShare(models, cores=2)
+    with ThreadPoolExecutor(max_workers=len(models)) as pool:
+        results = list(pool.map(lambda model: train_model(model, *rows, settings, threads=share), models))
+    names = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
+    assert names == {result.study.study_name for result in results}
+
+
+def test_oof_predictions_are_the_best_trials_on_the_same_cv_test_rows_for_every_model() -> None:
+    settings = _settings()
+    X_train, y_train = _training_rows(settings)
+    lightgbm = train_model("lightgbm", X_train, y_train, settings, threads=1)
+    forest = train_model("random_forest", X_train, y_train, settings, threads=1)
+    folds = _fold_parts(settings, len(X_train))
+    expected_index = X_train.index[np.concatenate([f.test for f in folds])]
+    for result in (lightgbm, forest):
+        assert result.oof_index.equals(expected_index)
+        assert result.oof_proba.shape == (len(expected_index), 3)
+        np.testing.assert_allclose(result.oof_proba.sum(axis=1), 1.0)
+        best = max(r.value for r in result.history if r.value is not None)
+        assert result.cv_macro_f1 == pytest.approx(best)
+        assert result.cv_macro_f1 == pytest.approx(np.mean(result.cv_fold_macro_f1))
+    assert lightgbm.cv_macro_f1 > 0.5, "the first feature carries the class: tuning must find it"
+
+
+def test_tuning_a_parameter_the_learner_fixes_is_a_config_error() -> None:
+    spaces = {**SMALL_SPACES, "lightgbm": {"max_bin": {"type": "int", "low": 31, "high": 255}}}
+    settings = _settings(tuning={"search_spaces": spaces})
+    with pytest.raises(ConfigError, match="max_bin"):
+        train_model("lightgbm", *_training_rows(settings), settings, threads=1)
+
+
+def test_labels_outside_the_class_codes_are_refused() -> None:
+    settings = _settings()
+    X_train, y_train = _training_rows(settings)
+    with pytest.raises(TrainingError, match=r"found \[3\]"):
+        train_model("random_forest", X_train, y_train.where(y_train != 2, 3), settings, threads=1)
+
+
+def test_three_studies_on_two_cores_get_one_thread_each() -> None:
+    assert threads_per_model(["lightgbm", "xgboost", "random_forest"], 2) == {
+        "lightgbm": 1,
+        "xgboost": 1,
+        "random_forest": 1,
+    }
+
+
+def test_spare_cores_go_to_the_heaviest_models() -> None:
+    assert threads_per_model(["lightgbm", "xgboost", "random_forest"], 8) == {
+        "random_forest": 3,
+        "xgboost": 3,
+        "lightgbm": 2,
+    }
+    assert threads_per_model(["lightgbm"], 2) == {"lightgbm": 2}
+
+
+def test_a_finished_study_hands_its_cores_to_the_studies_still_running() -> None:
+    share = CoreShare(["lightgbm", "xgboost", "random_forest"], cores=2)
+    assert share.threads("random_forest") == 1
+    share.finish("lightgbm")
+    assert share.threads("random_forest") == 1
+    share.finish("xgboost")
+    assert share.threads("random_forest") == 2
