@@ -66,10 +66,9 @@ def _alert_on_failure(flow_: Any, flow_run: Any, state: Any) -> None:
     failure_hook(channels)(flow_, flow_run, state)
 
 
-def _rename_run(window: dict[str, Any], settings: Settings) -> str:
+def _rename_run(window: dict[str, Any]) -> str:
     """Name the flow run after its data window, so the UI's run list reads like a history of data."""
-    symbol = "demo" if window["demo"] else settings.data.symbol
-    name = f"{symbol} {window['start'][:10]}..{window['end'][:10]}"
+    name = f"{window['market']} {window['start'][:10]}..{window['end'][:10]}"
     context = get_run_context()
     with get_client(sync_client=True) as client:
         client.update_flow_run(context.flow_run.id, name=name)
@@ -117,7 +116,7 @@ def retrain(
     names = list(settings.training.models)
 
     window = data.fetch_candles(settings, run)
-    title = f"Retrain {_rename_run(window, settings)}"
+    title = f"Retrain {_rename_run(window)}"
     data.build_dataset(settings, run)
     _train_all(settings, run)
     training.build_ensemble(settings, run, names)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from retrain.errors import ConfigError
@@ -164,6 +166,22 @@ def _yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_config_dir: ContextVar[Path] = ContextVar("retrain_config_dir", default=DEFAULT_CONFIG_DIR)
+
+
+class _YamlFiles(PydanticBaseSettingsSource):
+    """unified.yaml, with thresholds.yaml as the `gate` section, from the directory `load_settings` chose."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        directory = _config_dir.get()
+        values = _yaml(directory / "unified.yaml")
+        values["gate"] = _yaml(directory / "thresholds.yaml")
+        return values
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings()`."""
 
@@ -191,8 +209,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML files arrive as init kwargs; the environment must win over them.
-        return env_settings, init_settings
+        # Highest first: explicit run parameters, then the environment, then the YAML files.
+        return init_settings, env_settings, _YamlFiles(settings_cls)
 
     @property
     def purge_gap(self) -> int:
@@ -214,14 +232,14 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
-def load_settings(config_dir: Path | None = None, **overrides: Any) -> Settings:
-    """Load unified.yaml and thresholds.yaml from `config_dir` (or $RETRAIN_CONFIG_DIR), then env vars."""
+def load_settings(config_dir: Path | None = None, **overrides: dict[str, Any]) -> Settings:
+    """The YAML files in `config_dir` (or $RETRAIN_CONFIG_DIR), overridden by environment variables,
+    overridden by `overrides` per section (e.g. `data={"days": 90}`): explicit run parameters win."""
     directory = Path(config_dir or os.environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR)
-    values = _yaml(directory / "unified.yaml")
-    values["gate"] = _yaml(directory / "thresholds.yaml")
-    for key, value in overrides.items():
-        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    token = _config_dir.set(directory)
     try:
-        return Settings(**values)
+        return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc)) from exc
+    finally:
+        _config_dir.reset(token)

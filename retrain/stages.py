@@ -85,7 +85,7 @@ def fetch_stage(
         "start": str(loaded.candles.index[0]),
         "end": str(loaded.candles.index[-1]),
         "rows": len(loaded.candles),
-        "demo": bool(loaded.source.get("demo")),
+        "market": loaded.source.get("symbol") or Path(loaded.source.get("path", "candles")).stem,
     }
 
 

@@ -13,7 +13,7 @@ from prefect.tasks import exponential_backoff
 
 from retrain import stages
 from retrain.data.validation import DataQualityReport
-from retrain.errors import CandleValidationError, ConfigError
+from retrain.errors import CandleValidationError, ExchangeError, RetrainError
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
 
@@ -22,14 +22,9 @@ FETCH_RETRIES = 3
 
 
 def _is_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry exchange and network failures; never retry bad data or bad configuration."""
-    try:
-        state.result()
-    except (CandleValidationError, ConfigError):
-        return False
-    except Exception:  # noqa: BLE001 - anything else (exchange down, timeout) may pass on retry
-        return True
-    return False
+    """Retry exchange and network failures; never bad data, bad configuration or a missing file."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, ExchangeError | OSError) or not isinstance(error, RetrainError)
 
 
 @task(

@@ -204,6 +204,9 @@ def test_a_storage_url_persists_the_study_and_a_rerun_resumes_it_up_to_n_trials(
         resumed.cv_macro_f1
         == optuna.load_study(study_name=first.study.study_name, storage=storage).best_value
     )
+    # The first run's best trial stays the best, so its out-of-fold predictions are re-scored, identically.
+    assert resumed.study.best_trial_number == first.study.best_trial_number
+    np.testing.assert_array_equal(resumed.oof_proba, first.oof_proba)
 
 
 def test_studies_run_together_can_share_one_storage_url(tmp_path) -> None:

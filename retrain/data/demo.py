@@ -46,7 +46,14 @@ class DemoSource:
         move = np.abs(returns) / np.abs(returns).mean()
         volume = 12.0 * intraday * (0.5 + move) * rng.lognormal(0.0, 0.35, n)
         return pd.DataFrame(
-            {"timestamp": timestamps, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+            {
+                "timestamp": timestamps,
+                "open": open_,
+                "high": high,
+                "low": low,
+                "close": close,
+                "volume": volume,
+            }
         )
 
     @staticmethod
@@ -62,4 +69,10 @@ class DemoSource:
         return returns
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "demo": True, "seed": self.seed, "symbol": "DEMO-BTC/JPY", "end": str(self.end)}
+        return {
+            "kind": self.kind,
+            "demo": True,
+            "seed": self.seed,
+            "symbol": "DEMO-BTC/JPY",
+            "end": str(self.end),
+        }

@@ -19,7 +19,7 @@ from retrain.training.cross_validation import CrossValidator
 from retrain.training.final_fit import final_rounds, fit_final
 from retrain.training.fold_data import FoldData
 from retrain.training.learners import make_learner
-from retrain.training.result import TrainedModel, summarise_study, trial_history
+from retrain.training.result import StudySummary, TrainedModel, summarise_study, trial_history
 from retrain.training.search_space import check_space
 from retrain.training.split import make_folds
 from retrain.training.threads import CoreShare
@@ -78,21 +78,7 @@ def train_model(
         if isinstance(threads, CoreShare):
             threads.finish(name)
     summary = summarise_study(outcome.study, outcome.best_trial.number, outcome.seconds, final_fit_s)
-    logger.info(
-        "%s: %d trials (%d complete, %d pruned, %d failed) in %.1f s; best #%d CV macro-F1 %.4f "
-        "(folds %s); final fit %.1f s%s",
-        name,
-        summary.n_trials,
-        summary.n_complete,
-        summary.n_pruned,
-        summary.n_failed,
-        summary.tuning_s,
-        summary.best_trial_number,
-        outcome.best_cv.macro_f1,
-        " ".join(f"{s:.3f}" for s in outcome.best_cv.fold_macro_f1),
-        final_fit_s,
-        f", {rounds} rounds" if rounds is not None else "",
-    )
+    _log_summary(name, summary, outcome.best_cv.fold_macro_f1, rounds)
     return TrainedModel(
         name=name,
         member=member,
@@ -105,6 +91,24 @@ def train_model(
         oof_index=pd.DatetimeIndex(X_train.index[cv.oof_positions]),
         study=summary,
         history=trial_history(outcome.study),
+    )
+
+
+def _log_summary(name: str, summary: StudySummary, fold_macro_f1: list[float], rounds: int | None) -> None:
+    logger.info(
+        "%s: %d trials (%d complete, %d pruned, %d failed) in %.1f s; best #%d CV macro-F1 %.4f "
+        "(folds %s); final fit %.1f s%s",
+        name,
+        summary.n_trials,
+        summary.n_complete,
+        summary.n_pruned,
+        summary.n_failed,
+        summary.tuning_s,
+        summary.best_trial_number,
+        float(np.mean(fold_macro_f1)),
+        " ".join(f"{score:.3f}" for score in fold_macro_f1),
+        summary.final_fit_s,
+        f", {rounds} rounds" if rounds is not None else "",
     )
 
 

@@ -109,7 +109,9 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     study = open_study(study_name, settings)
-    if warm_start_params and settings.tuning.warm_start:
+    finished = len(study.get_trials(deepcopy=False, states=_FINISHED))
+    remaining = settings.tuning.n_trials - finished
+    if remaining > 0 and warm_start_params and settings.tuning.warm_start:
         study.enqueue_trial(warm_start_values(model, warm_start_params, space), skip_if_exists=True)
     best_so_far = _BestSoFar()
 
@@ -129,8 +131,6 @@ def tune(
         best_so_far.offer(trial.number, result)
         return result.macro_f1
 
-    finished = len(study.get_trials(deepcopy=False, states=_FINISHED))
-    remaining = settings.tuning.n_trials - finished
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, timeout=settings.tuning.timeout_s, catch=TRIAL_ERRORS)
     best = _best_trial(model, study)

@@ -1,0 +1,146 @@
+"""The `retrain` flow end to end on real candles, on a Prefect test server: a first run promotes with its
+report, a second run on data whose recent market is scrambled is rejected by the gate and alerts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from flow_helpers import (
+    RECORDING,
+    read_artifacts,
+    read_flow_run,
+    received_titles,
+    scramble_last_days,
+    use_alert_channel,
+    use_fast_runs,
+    write_candle_slice,
+)
+
+from flows.retrain import retrain
+from retrain.settings import load_settings
+from retrain.store import METADATA_FILE, MODEL_FILE, list_versions, load_production_metadata
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
+    from tests.webhook_receiver import WebhookReceiver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
+
+DAYS = 60
+LAST_DAY = "2024-04-30"
+FIRST_DAY = "2024-03-02"  # the first of the DAYS days ending with LAST_DAY
+REPORT_FILES = {
+    "report.md",
+    "confusion_matrices.png",
+    "feature_importance.png",
+    "equity_curve.png",
+    "optuna_history.png",
+}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    state: State[Any]
+    summary: dict[str, Any]
+    models_dir: Path
+    candles: Path
+
+
+def run_flow(candles: Path, models_dir: Path) -> State[Any]:
+    return retrain(
+        source="csv",
+        data_path=str(candles),
+        days=DAYS,
+        trials=1,
+        models_dir=str(models_dir),
+        return_state=True,
+    )
+
+
+def production_files(models_dir: Path) -> dict[str, bytes]:
+    production = models_dir / "production"
+    return {name: (production / name).read_bytes() for name in (MODEL_FILE, METADATA_FILE)}
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness: None, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """The first retrain into an empty model store, on 60 real days (March-April 2024)."""
+    root = tmp_path_factory.mktemp("flow-e2e")
+    candles = write_candle_slice(shared_data / RECORDING, LAST_DAY, DAYS, root / "candles.csv")
+    with pytest.MonkeyPatch.context() as patch:
+        use_fast_runs(patch)
+        state = run_flow(candles, root / "models")
+    assert state.is_completed(), f"first run ended {state.name}: {state.message}"
+    return FirstRun(state, state.result(), root / "models", candles)
+
+
+def test_first_run_promotes_and_puts_its_report_beside_the_version(first_run: FirstRun) -> None:
+    version = first_run.summary["version"]
+    models_dir = first_run.models_dir
+
+    assert first_run.summary["status"] == "promoted"
+    assert first_run.summary["previous_version"] is None
+    assert os.readlink(models_dir / "production") == f"archive/{version}"
+    metadata = load_production_metadata(models_dir)
+    assert metadata.version == version
+    assert metadata.decision.status == "promoted"
+    report = models_dir / "archive" / version / "report"
+    assert {path.name for path in report.iterdir()} == REPORT_FILES
+    for name in REPORT_FILES - {"report.md"}:
+        assert (report / name).read_bytes().startswith(PNG_SIGNATURE), name
+    assert f"promoted (version {version})" in (report / "report.md").read_text()
+
+
+def test_first_run_publishes_its_report_as_a_prefect_artifact(first_run: FirstRun) -> None:
+    [artifact] = read_artifacts(first_run.state, "retrain-report")
+
+    assert artifact.type == "markdown"
+    assert f"promoted (version {first_run.summary['version']})" in str(artifact.data)
+
+
+def test_flow_run_is_named_after_its_data_window(first_run: FirstRun) -> None:
+    assert read_flow_run(first_run.state).name.endswith(f" {FIRST_DAY}..{LAST_DAY}")
+
+
+def test_run_on_scrambled_recent_market_is_rejected_and_production_is_kept(
+    first_run: FirstRun,
+    webhook_receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Same candles, but the OHLCV rows of the last `split.holdout_days` (14) days are permuted among
+    those days' timestamps: the recent market the challenger is judged on is noise the models never saw.
+
+    Why the holdout and not more: when the scramble reaches back past the holdout into the training rows
+    (tried with 3 weeks), the challenger learns the scramble's own artefact (each candle's price is a
+    draw from the 3-week range, so its distance from the range's mean predicts the next move) and beats
+    every baseline on the scrambled holdout (macro-F1 about 0.49): the gate promotes it. Scrambling only
+    the holdout keeps the training rows identical, so the challenger is a model of the real market facing
+    a scrambled one, as the champion is: in this window it scores about 0.28, under the 0.35 floor.
+    """
+    use_fast_runs(monkeypatch)
+    use_alert_channel(webhook_receiver, monkeypatch)
+    holdout_days = load_settings().split.holdout_days
+    scrambled = scramble_last_days(first_run.candles, holdout_days, seed=0, target=tmp_path / "scrambled.csv")
+    champion = first_run.summary["version"]
+    before = production_files(first_run.models_dir)
+
+    state = run_flow(scrambled, first_run.models_dir)
+
+    assert state.is_completed(), f"second run ended {state.name}: {state.message}"
+    summary = state.result()
+    assert summary["status"] == "rejected", summary["reasons"]
+    assert summary["previous_version"] == champion
+    statuses = {info.version: info.status for info in list_versions(first_run.models_dir)}
+    assert statuses == {champion: "live", summary["version"]: "rejected"}
+    assert os.readlink(first_run.models_dir / "production") == f"archive/{champion}"
+    assert production_files(first_run.models_dir) == before
+    [rejection] = [title for title in received_titles(webhook_receiver) if "rejected" in title]
+    assert rejection.startswith(f"[INFO] Challenger {summary['version']} rejected: failed ")
+    assert "min_macro_f1" in rejection
