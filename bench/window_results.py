@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from retrain.pipeline import run_pipeline
 from retrain.run_dir import RunDir
 from retrain.settings import load_settings
 from retrain.stages import load_evaluation
+from retrain.training.threads import available_cores
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 WINDOWS = {
@@ -52,9 +54,10 @@ def run_window(name: str, path: Path, trials: int | None, days: int) -> dict[str
         if trials is not None:
             overrides["tuning"] = {"n_trials": trials}
         settings = load_settings(**overrides)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         run_pipeline(settings, dry_run=True)
         seconds = time.perf_counter() - started
+        cpu_share = (time.process_time() - cpu_started) / (seconds * available_cores(settings.training.cores))
         run = RunDir(next(Path(models_dir, "runs").iterdir()))
         evaluation = load_evaluation(run)
     scores = {n: e.scores.macro_f1 for n, e in {**evaluation.models, **evaluation.baselines}.items()}
@@ -63,16 +66,19 @@ def run_window(name: str, path: Path, trials: int | None, days: int) -> dict[str
         "holdout": f"{evaluation.holdout_start:%Y-%m-%d} .. {evaluation.holdout_end:%Y-%m-%d}",
         "support": "/".join(str(v) for v in evaluation.class_support.values()),
         "seconds": seconds,
+        "cpu": cpu_share,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         **scores,
     }
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    header = ["window", "holdout", "SELL/HOLD/BUY", *COLUMNS, "wall s"]
+    header = ["window", "holdout", "SELL/HOLD/BUY", *COLUMNS, "wall s", "CPU use", "peak RSS MiB"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["window"], row["holdout"], row["support"], *(f"{row[c]:.4f}" for c in COLUMNS)]
-        lines.append("| " + " | ".join(map(str, cells)) + f" | {row['seconds']:.0f} |")
+        cells += [f"{row['seconds']:.0f}", f"{row['cpu']:.0%}", f"{row['peak_rss_mib']:.0f}"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 
 

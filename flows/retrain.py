@@ -36,22 +36,17 @@ def _settings(
     models_dir: str | None,
 ) -> Settings:
     """The configuration with this run's parameters on top (a parameter left out keeps the config)."""
-    overrides: dict[str, dict[str, Any]] = {"data": {}, "tuning": {}, "training": {}, "paths": {}}
-    if source is not None:
-        overrides["data"]["source"] = source
-    if data_path is not None:
-        overrides["data"]["csv_path"] = data_path
-    if days is not None:
-        overrides["data"]["days"] = days
-    if trials is not None:
-        overrides["tuning"]["n_trials"] = trials
-    if time_budget_s is not None:
-        overrides["tuning"]["timeout_s"] = time_budget_s
-    if models is not None:
-        overrides["training"]["models"] = models
-    if models_dir is not None:
-        overrides["paths"] = {"models_dir": models_dir, "runs_dir": str(Path(models_dir) / "runs")}
-    return load_settings(**{key: value for key, value in overrides.items() if value})
+    runs_dir = str(Path(models_dir) / "runs") if models_dir is not None else None
+    sections = {
+        "data": {"source": source, "csv_path": data_path, "days": days},
+        "tuning": {"n_trials": trials, "timeout_s": time_budget_s},
+        "training": {"models": models},
+        "paths": {"models_dir": models_dir, "runs_dir": runs_dir},
+    }
+    overrides = {
+        name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()
+    }
+    return load_settings(**{name: values for name, values in overrides.items() if values})
 
 
 def _alert_on_failure(flow_: Any, flow_run: Any, state: Any) -> None:

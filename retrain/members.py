@@ -3,7 +3,7 @@
 Their import paths (`retrain.members.LightGBMMember`, ...) are public API: they are pickled into the
 production model. Every member returns class probabilities in the fixed class order `CLASSES`
 (SELL=0, HOLD=1, BUY=2), with a zero column for a class absent from its training data, and predicts a
-single row cheaply (one thread, no per-call conversion of the input).
+single row cheaply (one thread, no DMatrix or DataFrame built per call).
 """
 
 from __future__ import annotations

@@ -14,19 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from retrain.ensemble import ProductionEnsemble
 from retrain.errors import EnsembleError, FeatureMismatchError, InvalidInputError
 from retrain.labels import CLASSES
+from tests.ensemble_helpers import FittedMember
 
 FEATURES = ["ret_1", "ret_4", "volatility", "volume_z"]
-
-
-class FittedMember:
-    """A fitted scikit-learn classifier with the member interface (a `name` and `predict_proba`)."""
-
-    def __init__(self, name: str, model: object) -> None:
-        self.name = name
-        self.model = model
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)
 
 
 def _features(n: int, seed: int) -> pd.DataFrame:

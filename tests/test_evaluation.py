@@ -15,21 +15,11 @@ from retrain.errors import InvalidInputError
 from retrain.evaluation import EvaluationResult, evaluate_holdout, naive_baselines, score_predictions
 from retrain.labels import BUY, CLASSES, HOLD, SELL
 from retrain.trading import trading_readout
+from tests.ensemble_helpers import FittedMember
 
 FEATURES = ["ret_1", "ret_4", "volatility", "volume_z"]
 HORIZON = 4
 FEE = 0.0012
-
-
-class FittedMember:
-    """A fitted scikit-learn classifier with the member interface (a `name` and `predict_proba`)."""
-
-    def __init__(self, name: str, model: object) -> None:
-        self.name = name
-        self.model = model
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)
 
 
 def _timestamps(start: int, stop: int) -> pd.DatetimeIndex:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.settings import Settings, load_settings
+from retrain.settings import Settings, TuningSettings, load_settings
 from retrain.training import CoreShare, HoldoutSplit, TrainedModel, split_holdout, train_model
 
 MODELS = ["lightgbm", "xgboost", "random_forest"]
@@ -36,11 +36,14 @@ SMALL_SPACES: dict[str, Any] = {
 
 
 def _settings(seed: int = 42) -> Settings:
-    return load_settings(
+    base = load_settings(
         split={"holdout_days": 2},
-        tuning={"n_trials": 3, "search_spaces": SMALL_SPACES, "pruner_startup_trials": 1},
+        tuning={"n_trials": 3, "pruner_startup_trials": 1},
         training={"seed": seed, "max_boost_rounds": 100, "early_stopping_rounds": 10},
     )
+    # Replace (not merge with) the configured search spaces.
+    small = TuningSettings(**{**base.tuning.model_dump(), "search_spaces": SMALL_SPACES})
+    return base.model_copy(update={"tuning": small})
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import xgboost as xgb
 from imblearn.over_sampling import SMOTE
 
 from retrain.errors import ConfigError, TrainingError
-from retrain.settings import Settings, load_settings
+from retrain.settings import Settings, TuningSettings, load_settings
 from retrain.training import (
     CoreShare,
     Fold,
@@ -42,12 +42,19 @@ SMALL_SPACES: dict[str, Any] = {
 }
 
 
-def _settings(tuning: dict[str, Any] | None = None, training: dict[str, Any] | None = None) -> Settings:
-    return load_settings(
+def _settings(
+    tuning: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    spaces: dict[str, Any] = SMALL_SPACES,
+) -> Settings:
+    """Small budgets and search spaces; `spaces` replaces the configured ones (overrides would merge)."""
+    base = load_settings(
         split={"holdout_days": 2},
-        tuning={"n_trials": 2, "search_spaces": SMALL_SPACES, "pruner_startup_trials": 1, **(tuning or {})},
+        tuning={"n_trials": 2, "pruner_startup_trials": 1, **(tuning or {})},
         training={"max_boost_rounds": 200, "early_stopping_rounds": 10, **(training or {})},
     )
+    small = TuningSettings(**{**base.tuning.model_dump(), "search_spaces": spaces})
+    return base.model_copy(update={"tuning": small})
 
 
 def _market(days: int = 16, signal: float = 1.0, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -240,7 +247,7 @@ def test_oof_predictions_are_the_best_trials_on_the_same_cv_test_rows_for_every_
 
 def test_tuning_a_parameter_the_learner_fixes_is_a_config_error() -> None:
     spaces = {**SMALL_SPACES, "lightgbm": {"max_bin": {"type": "int", "low": 31, "high": 255}}}
-    settings = _settings(tuning={"search_spaces": spaces})
+    settings = _settings(spaces=spaces)
     with pytest.raises(ConfigError, match="max_bin"):
         train_model("lightgbm", *_training_rows(settings), settings, threads=1)
 

@@ -281,7 +281,7 @@ class ExchangeSource:
                 if attempt >= settings.max_retries:
                     raise ExchangeError(
                         f"{self._name()}: fetching 15m candles from {since:%Y-%m-%d %H:%M} UTC (window ends "
-                        f"{end:%Y-%m-%d %H:%M} UTC) failed after {attempt + 1} attempt(s); "
+                        f"{end:%Y-%m-%d %H:%M} UTC) failed after {attempt + 1} attempt{'s' if attempt else ''}; "
                         f"last error: {type(exc).__name__}: {exc}"
                     ) from exc
                 delay = min(settings.backoff_base_s * 2**attempt, settings.backoff_max_s)
