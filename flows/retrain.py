@@ -49,7 +49,7 @@ def _settings(
     return load_settings(**{name: values for name, values in overrides.items() if values})
 
 
-def _alert_on_failure(flow_: Any, flow_run: Any, state: Any) -> None:
+def _alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """on_failure/on_crashed hook: channels come from the config, read when the failure happens."""
     try:
         channels = load_settings().alerts.channels
@@ -58,7 +58,7 @@ def _alert_on_failure(flow_: Any, flow_run: Any, state: Any) -> None:
             "run %s failed; no alert sent, the config is invalid: %s", flow_run.name, exc
         )
         return
-    failure_hook(channels)(flow_, flow_run, state)
+    failure_hook(channels)(flow, flow_run, state)
 
 
 def _rename_run(window: dict[str, Any]) -> str:

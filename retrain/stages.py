@@ -45,6 +45,7 @@ from retrain.store import (
     collect_library_versions,
     load_production,
     load_production_metadata,
+    production_version,
     promote,
 )
 from retrain.training.result import TrainedModel
@@ -166,18 +167,21 @@ class Champion:
     version: str | None
     recorded_macro_f1: float | None
     note: str | None
+    live_version: str | None
+    """What production pointed to at evaluation, verified or not: promotion checks it is unchanged."""
 
 
 def load_champion(settings: Settings) -> Champion:
     """The production model, hash-verified; a tampered one is reported, never used."""
+    live = production_version(settings.paths.models_dir)
     try:
         loaded = load_production(settings.paths.models_dir)
     except NoProductionModelError:
-        return Champion(None, None, None, "no model in production yet")
+        return Champion(None, None, None, "no model in production yet", live)
     except ModelStoreError as exc:
         logger.error("the production model failed verification and is not used as champion: %s", exc)
-        return Champion(None, None, None, f"the production model failed verification: {exc}")
-    return Champion(loaded.model, loaded.metadata.version, loaded.metadata.macro_f1, None)
+        return Champion(None, None, None, f"the production model failed verification: {exc}", live)
+    return Champion(loaded.model, loaded.metadata.version, loaded.metadata.macro_f1, None, live)
 
 
 def evaluate_stage(settings: Settings, run: RunDir) -> Path:
@@ -205,7 +209,12 @@ def evaluate_stage(settings: Settings, run: RunDir) -> Path:
     write_json(run.equity_curves, result.equity_curves)
     write_json(
         run.champion,
-        {"version": champion.version, "recorded_macro_f1": champion.recorded_macro_f1, "note": champion.note},
+        {
+            "version": champion.version,
+            "recorded_macro_f1": champion.recorded_macro_f1,
+            "note": champion.note,
+            "live_version": champion.live_version,
+        },
     )
     _timed(run, "evaluation", started)
     return run.evaluation
@@ -327,23 +336,23 @@ def publish_stage(
     """
     started = time.perf_counter()
     decision = GateDecision.model_validate(read_json(run.decision))
-    champion_version = read_json(run.champion)["version"]
+    live_at_evaluation = read_json(run.champion)["live_version"]
     metadata = build_metadata(settings, run, models, decision, flow_run_id)
     if dry_run:
-        return Publication(None, "dry-run", champion_version)
+        return Publication(None, "dry-run", live_at_evaluation)
     store = dict(keep=settings.store.keep_versions, lock_timeout=settings.store.lock_timeout_s)
     model_bytes = run.ensemble.read_bytes()
     if decision.promote:
         version = promote(
-            settings.paths.models_dir, model_bytes, metadata, expected_live=champion_version, **store
+            settings.paths.models_dir, model_bytes, metadata, expected_live=live_at_evaluation, **store
         )
         status = "promoted"
     else:
         version = archive_rejected(settings.paths.models_dir, model_bytes, metadata, **store)
         status = "rejected"
     _timed(run, "promotion", started)
-    logger.info("challenger %s %s (production was %s)", version, status, champion_version)
-    return Publication(version, status, champion_version)
+    logger.info("challenger %s %s (production was %s)", version, status, live_at_evaluation)
+    return Publication(version, status, live_at_evaluation)
 
 
 # -- 5. report -----------------------------------------------------------------------------------

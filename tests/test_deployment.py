@@ -5,7 +5,7 @@ scripts/deploy, scripts/prefect-worker), so what an operator runs is what is tes
 in a temporary PREFECT_HOME: ~/.prefect is never read or written.
 
 The gate is opened for the worker (RETRAIN_GATE__*): a few days of demo candles and one trial make a
-weak model, and these tests pin the deployment plumbing, not model quality (tests/test_gate.py does).
+weak model, and these tests pin the deployment plumbing, not model quality.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ DEPLOYMENT = "retrain/weekly"
 SERVER_START_TIMEOUT_S = 180
 COMMAND_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 480
+EVENT_TIMEOUT_S = 60
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 FAST_RUN = {"source": "demo", "days": 40, "trials": 1}
 
@@ -73,6 +75,7 @@ class PrefectStack:
 
     api_url: str
     env: dict[str, str]
+    worker: subprocess.Popen[bytes]
     worker_log: Path
 
     def run_deployment(self, **params: Any) -> str:
@@ -107,26 +110,51 @@ class PrefectStack:
 
     def wait_until_finished(self, flow_run_id: str) -> dict[str, Any]:
         """The flow run once it reached a terminal state (the test fails after RUN_TIMEOUT_S)."""
+        return self.wait_for_state(flow_run_id, TERMINAL_STATES)
+
+    def wait_for_state(self, flow_run_id: str, state_types: set[str]) -> dict[str, Any]:
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while time.monotonic() < deadline:
             flow_run = self.get(f"/flow_runs/{flow_run_id}")
-            if flow_run["state"]["type"] in TERMINAL_STATES:
+            if flow_run["state"]["type"] in state_types:
                 return flow_run
-            time.sleep(2)
+            time.sleep(1)
         pytest.fail(
-            f"flow run {flow_run_id} not finished after {RUN_TIMEOUT_S} s "
+            f"flow run {flow_run_id} not in {sorted(state_types)} after {RUN_TIMEOUT_S} s "
             f"(state {flow_run['state']['name']}); worker log:\n{_tail(self.worker_log)}"
         )
 
-    def state_names(self, flow_run_id: str) -> list[str]:
-        states = self.get(f"/flow_run_states/?flow_run_id={flow_run_id}")
-        return [state["name"] for state in sorted(states, key=lambda state: state["timestamp"])]
+    def kill_flow_run_processes(self) -> None:
+        """SIGKILL the worker's flow-run processes, as the kernel's out-of-memory killer would."""
+        for child in psutil.Process(self.worker.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "prefect.engine" in child.cmdline():
+                    child.kill()
+
+    def wait_for_event(self, name: str, resource_id: str) -> list[dict[str, Any]]:
+        """The events named `name` about `resource_id`, once the server has stored at least one."""
+        query = {"filter": {"event": {"name": [name]}, "resource": {"id": [resource_id]}}, "limit": 10}
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            events = self.post("/events/filter", query)["events"]
+            if events:
+                return events
+            time.sleep(1)
+        pytest.fail(f"no event {name} about {resource_id} after {EVENT_TIMEOUT_S} s")
+
+    def state_names(self, flow_run_id: str) -> set[str]:
+        """Every state the flow run went through."""
+        return {state["name"] for state in self.get(f"/flow_run_states/?flow_run_id={flow_run_id}")}
 
     def assert_completed(self, flow_run: dict[str, Any]) -> None:
         assert flow_run["state"]["type"] == "COMPLETED", (
             f"flow run {flow_run['id']} ended {flow_run['state']['name']}: {flow_run['state']['message']}\n"
             f"worker log:\n{_tail(self.worker_log)}"
         )
+
+
+def _ended(flow_run: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(flow_run["end_time"])
 
 
 def _subprocess_env(prefect_home: Path, api_url: str) -> dict[str, str]:
@@ -180,7 +208,6 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectS
         "RETRAIN_GATE__MIN_MACRO_F1": "0",
         "RETRAIN_GATE__MIN_MARGIN_OVER_BASELINES": "-1",
     }
-    stack = PrefectStack(api_url, env, root / "worker.log")
     started: list[subprocess.Popen[bytes]] = []
     try:
         started.append(_start("prefect-server", server_env, root / "server.log", "--no-ui"))
@@ -195,8 +222,8 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectS
             check=False,
         )
         assert deployed.returncode == 0, f"scripts/deploy failed:\n{deployed.stdout}\n{deployed.stderr}"
-        started.append(_start("prefect-worker", worker_env, stack.worker_log))
-        yield stack
+        started.append(_start("prefect-worker", worker_env, root / "worker.log"))
+        yield PrefectStack(api_url, env, started[-1], root / "worker.log")
     finally:
         for process in reversed(started):
             _stop(process)
@@ -243,14 +270,12 @@ def test_a_run_started_during_another_waits_and_is_compared_with_its_model(
     models_dir = tmp_path / "models"
 
     run_ids = [prefect_stack.create_run(**FAST_RUN, models_dir=str(models_dir)) for _ in range(2)]
-    runs = sorted(
-        (prefect_stack.wait_until_finished(run_id) for run_id in run_ids), key=lambda run: run["end_time"]
-    )
+    runs = sorted((prefect_stack.wait_until_finished(run_id) for run_id in run_ids), key=_ended)
 
     for run in runs:
         prefect_stack.assert_completed(run)
     first, second = runs
-    assert second["start_time"] >= first["end_time"]
+    assert datetime.fromisoformat(second["start_time"]) >= _ended(first)
     assert "AwaitingConcurrencySlot" in prefect_stack.state_names(second["id"])
     [first_event, second_event] = read_history(models_dir)
     assert (first_event.event, first_event.previous_version) == ("promote", None)
@@ -260,3 +285,20 @@ def test_a_run_started_during_another_waits_and_is_compared_with_its_model(
     second_metadata = read_metadata(store, second_event.version)
     assert second_metadata.prefect_flow_run_id == second["id"]
     assert second_metadata.performance_metrics["champion"]["version"] == first_event.version
+
+
+def test_a_run_killed_by_the_system_ends_crashed_alerts_and_frees_the_slot(
+    prefect_stack: PrefectStack, tmp_path: Path
+) -> None:
+    flow_run_id = prefect_stack.create_run(**FAST_RUN, models_dir=str(tmp_path / "models"))
+    started = prefect_stack.wait_for_state(flow_run_id, {"RUNNING"} | TERMINAL_STATES)
+    assert started["state"]["type"] == "RUNNING"
+
+    prefect_stack.kill_flow_run_processes()
+    flow_run = prefect_stack.wait_until_finished(flow_run_id)
+
+    assert flow_run["state"]["type"] == "CRASHED"
+    [alert] = prefect_stack.wait_for_event("retrain.alert.run_crashed", f"retrain.run.{flow_run_id}")
+    assert alert["payload"]["flow_run_id"] == flow_run_id
+    deployment = prefect_stack.get(f"/deployments/name/{DEPLOYMENT}")
+    assert deployment["global_concurrency_limit"]["active_slots"] == 0

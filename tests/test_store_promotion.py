@@ -124,6 +124,15 @@ def test_promotion_against_a_champion_no_longer_live_is_refused(tmp_path: Path) 
     assert promote_new(tmp_path, expected_live=replacement) == production_version(tmp_path)
 
 
+def test_a_first_promotion_expecting_an_empty_store_is_refused_once_another_went_live(tmp_path: Path) -> None:
+    first = promote_new(tmp_path, expected_live=None)
+
+    with pytest.raises(ProductionChangedError, match=f"production is {first}, no longer empty"):
+        promote_new(tmp_path, expected_live=None)
+
+    assert production_version(tmp_path) == first
+
+
 def test_unpicklable_model_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(PromotionError, match="cannot be pickled"):
         promote(tmp_path, lambda row: row, make_metadata())

@@ -26,11 +26,12 @@ from retrain.store.metadata import (
     ModelMetadata,
     TrainingInfo,
 )
-from retrain.store.promotion import archive_rejected, promote, rollback
+from retrain.store.promotion import ANY_LIVE, archive_rejected, promote, rollback
 from retrain.store.provenance import collect_git_info, collect_library_versions
 from retrain.store.recovery import RecoveryReport, recover
 
 __all__ = [
+    "ANY_LIVE",
     "METADATA_FILE",
     "MODEL_FILE",
     "SCHEMA_VERSION",

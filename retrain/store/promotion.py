@@ -8,6 +8,7 @@ A reader sees the old pair before the swap and the new pair after it, never a mi
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import pickle
@@ -34,6 +35,15 @@ logger = logging.getLogger(__name__)
 PICKLE_PROTOCOL = 5
 
 
+class AnyLive(enum.Enum):
+    """Type of ANY_LIVE: promote whatever is in production (no compare-and-swap)."""
+
+    ANY = "any"
+
+
+ANY_LIVE = AnyLive.ANY
+
+
 def promote(
     models_dir: Path | str,
     model: object | bytes,
@@ -41,13 +51,14 @@ def promote(
     *,
     keep: int = 10,
     lock_timeout: float = 600.0,
-    expected_live: str | None = None,
+    expected_live: str | None | AnyLive = ANY_LIVE,
 ) -> str:
     """Archive `model` (object or pickle bytes) with `metadata` and put the pair live; returns the version.
 
     Fills in model_sha256 and model_file; version and created_at come from the metadata. With
-    `expected_live`, the promotion is refused (ProductionChangedError) unless that version is
-    still live: the gate compared the challenger with it, not with whatever replaced it since.
+    `expected_live` (a version, or None for "nothing in production"), the promotion is refused
+    (ProductionChangedError) unless production is still in that state: the gate compared the
+    challenger with it, not with whatever replaced it since. The default, ANY_LIVE, does not check.
     """
     if metadata.decision.status != "promoted":
         raise PromotionError(
@@ -86,7 +97,7 @@ def archive_rejected(
         keep=keep,
         lock_timeout=lock_timeout,
         event="reject",
-        expected_live=None,
+        expected_live=ANY_LIVE,
     )
 
 
@@ -107,7 +118,7 @@ def _store(
     keep: int,
     lock_timeout: float,
     event: EventKind,
-    expected_live: str | None,
+    expected_live: str | None | AnyLive,
 ) -> str:
     if keep < 1:
         raise ConfigError(f"keep={keep}: the archive must keep at least 1 version (store.keep_versions)")
@@ -120,9 +131,9 @@ def _store(
     with promotion_lock(layout, lock_timeout):
         recover_locked(layout)
         previous = version_from_link(layout.production)
-        if expected_live is not None and previous != expected_live:
+        if expected_live is not ANY_LIVE and previous != expected_live:
             raise ProductionChangedError(
-                f"production is {previous or 'empty'}, no longer {expected_live}, which version {version} "
+                f"production is {previous or 'empty'}, no longer {expected_live or 'empty'}, which version {version} "
                 "was evaluated against; nothing was promoted. Run again to compare with the current champion"
             )
         try:
