@@ -1,7 +1,7 @@
 """The trained member models of the production ensemble: small picklable wrappers, one per library.
 
 Their import paths (`retrain.members.LightGBMMember`, ...) are public API: they are pickled into the
-production model. Every member returns class probabilities in the fixed class order `CLASSES`
+production model. Every member returns class probabilities in the fixed class order `retrain.labels.CLASSES`
 (SELL=0, HOLD=1, BUY=2), with a zero column for a class absent from its training data, and predicts a
 single row cheaply (one thread, no DMatrix or DataFrame built per call).
 """
@@ -14,9 +14,11 @@ import xgboost as xgb
 from sklearn.ensemble import RandomForestClassifier
 
 from retrain.errors import FeatureMismatchError
+from retrain.labels import CLASSES
 
-CLASSES: tuple[int, ...] = (0, 1, 2)
-N_CLASSES = len(CLASSES)
+CODES: tuple[int, ...] = tuple(range(len(CLASSES)))
+"""Class codes (SELL, HOLD, BUY = 0, 1, 2): the column order of every `predict_proba`."""
+N_CLASSES = len(CODES)
 
 
 def _check_input(X: np.ndarray, n_features: int, name: str) -> None:
@@ -81,7 +83,7 @@ class RandomForestMember:
         forest.set_params(n_jobs=1)
         self.forest = forest
         self.n_features = int(forest.n_features_in_)
-        self._columns = np.searchsorted(CLASSES, forest.classes_)
+        self._columns = np.searchsorted(CODES, forest.classes_)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         _check_input(X, self.n_features, self.name)

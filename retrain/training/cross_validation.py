@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score
 
-from retrain.members import CLASSES
+from retrain.members import CODES
 from retrain.training.fold_data import FoldData
 from retrain.training.learners import Learner
 from retrain.training.split import Fold
@@ -34,8 +34,8 @@ class CVResult:
 
 def macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Macro-F1 over all three classes: a class never predicted scores 0 instead of being skipped."""
-    y_pred = np.asarray(CLASSES)[proba.argmax(axis=1)]
-    return float(f1_score(y_true, y_pred, average="macro", labels=list(CLASSES), zero_division=0))
+    y_pred = np.asarray(CODES)[proba.argmax(axis=1)]
+    return float(f1_score(y_true, y_pred, average="macro", labels=list(CODES), zero_division=0))
 
 
 class CrossValidator:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.errors import TrainingError
-from retrain.members import CLASSES
+from retrain.members import CODES
 from retrain.settings import Settings
 from retrain.training.cross_validation import CrossValidator
 from retrain.training.final_fit import final_rounds, fit_final
@@ -140,7 +140,7 @@ def _training_arrays(X_train: pd.DataFrame, y_train: pd.Series) -> tuple[np.ndar
             f"features contain NaN or inf in columns {bad}; drop or fill those rows before training"
         )
     y = y_train.to_numpy()
-    unknown = sorted(set(np.unique(y).tolist()) - set(CLASSES))
+    unknown = sorted(set(np.unique(y).tolist()) - set(CODES))
     if unknown:
-        raise TrainingError(f"labels must be class codes {list(CLASSES)} (SELL, HOLD, BUY); found {unknown}")
+        raise TrainingError(f"labels must be class codes {list(CODES)} (SELL, HOLD, BUY); found {unknown}")
     return X, y.astype(np.int8)
