@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
 import statistics
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,14 @@ def machine_summary() -> str:
         f"Machine: {os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."
     )
+
+
+def command_line(script: str) -> str:
+    """The command as run, with the RETRAIN_* variables that changed the configuration."""
+    overrides = [
+        f"{key}={shlex.quote(value)}" for key, value in os.environ.items() if key.startswith("RETRAIN_")
+    ]
+    return " ".join([*overrides, ".venv/bin/python", shlex.join([script, *sys.argv[1:]])])
 
 
 def median_and_spread(values: Sequence[float]) -> str:

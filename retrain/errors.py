@@ -81,3 +81,7 @@ class DatasetError(RetrainError):
 
 class ProductionChangedError(PromotionError):
     """Production changed between the challenger's evaluation and its promotion; nothing was promoted."""
+
+
+class BenchmarkError(RetrainError):
+    """A benchmark could not measure what it was asked to (a server that did not start, a failed run)."""

@@ -1,0 +1,100 @@
+"""The bench scripts run end to end on tiny inputs and write their BENCHMARKS.md sections with every figure.
+
+They run as the README tells users to run them (a subprocess from the project root), with budgets far
+below the real measurements: these tests check that the scripts work, not the figures' values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 240
+NUMBER = r"[-+]?\d[\d.,e+-]*"
+
+
+def run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `bench/<script>` on one core; on a timeout it gets SIGTERM, so it can stop what it started."""
+    env = {**os.environ, "RETRAIN_TRAINING__CORES": "1"}
+    with subprocess.Popen(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"bench/{script} took over {TIMEOUT_S} s; stderr:\n{stderr[-3000:]}")
+    assert process.returncode == 0, f"bench/{script} exited {process.returncode}; stderr:\n{stderr[-3000:]}"
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def section(markdown: Path, title: str) -> str:
+    text = markdown.read_text()
+    start = text.index(f"## {title}\n")
+    following = text.find("\n## ", start + 1)
+    return text[start : following if following >= 0 else len(text)]
+
+
+def table_row(text: str, label: str) -> list[str]:
+    """The cells after `label` of the markdown table row that starts with it."""
+    match = re.search(rf"^\| {re.escape(label)} \|(.*)\|$", text, re.M)
+    assert match is not None, f"no table row {label!r} in:\n{text}"
+    return [cell.strip() for cell in match.group(1).split("|")]
+
+
+def test_model_in_use_reports_size_load_memory_and_latency_against_targets(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_bench(
+        "model_in_use.py",
+        *("--train-demo", "--trials", "1", "--days", "30", "--calls", "20", "--runs", "2"),
+        *("--out", str(out)),
+    )
+    text = section(out, "Model in use: size, load, memory, latency")
+    assert "Machine:" in text and "Command: `RETRAIN_TRAINING__CORES=1 .venv/bin/python" in text
+    targets = {
+        "model file (MB)": "<= 10",
+        "load + verify in a fresh process (ms)": "<= 300",
+        "RSS growth after loading (MB)": "<= 150",
+        "single-candle predict_proba, median of 20 calls (ms)": "<= 5",
+    }
+    for label, target in targets.items():
+        measured, shown_target, met = table_row(text, label)
+        assert re.match(NUMBER, measured) and shown_target == target and met in {"yes", "**no**"}
+    for label in (
+        "of which garbage collection (ms)",
+        "single-candle predict_proba, p99 of 20 calls (ms)",
+        "1,000-row batch predict_proba (ms)",
+    ):
+        assert re.match(rf"{NUMBER} \({NUMBER}\.\.{NUMBER}, 2 runs\)", table_row(text, label)[0])
+    for part in ("input checks (model_input)", "lightgbm", "xgboost", "random_forest"):
+        single_median, single_p99, batch = table_row(text, part)[-3:]
+        assert all(float(value) > 0 for value in (single_median, single_p99, batch))
+
+
+@pytest.mark.e2e
+def test_orchestration_overhead_compares_the_flow_with_the_direct_pipeline(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_bench(
+        "orchestration_overhead.py", *("--trials", "1", "--days", "20", "--rounds", "1", "--out", str(out))
+    )
+    text = section(out, "Orchestration overhead (20 days, 1 trials per model, dry run)")
+    assert "Machine:" in text and "bench/orchestration_overhead.py --trials 1 --days 20" in text
+    for label in ("Prefect flow (running server)", "direct `run_pipeline`"):
+        call, process = table_row(text, label)
+        assert float(call.split()[0]) > 0 and float(process.split()[0]) > float(call.split()[0])
+    assert len(table_row(text, "overhead per round, s (flow - direct)")) == 2
+    for cell in table_row(text, "overhead per round, % of direct (target <= 10%)"):
+        assert re.match(rf"{NUMBER}% \(.*, 1 runs\), (met|\*\*missed\*\*)$", cell)
