@@ -17,11 +17,11 @@ from pydantic import Field
 
 from retrain.alerts import champion_degradation_alert, promotion_alert, rejection_alert
 from retrain.errors import ConfigError
-from retrain.evaluation import ENSEMBLE
+from retrain.evaluation import ENSEMBLE, EvaluationResult
 from retrain.run_dir import RunDir, read_json
 from retrain.settings import ModelName, Settings, SourceKind, load_settings
 from retrain.stages import Publication, load_evaluation
-from retrain.training.threads import CoreShare, available_cores
+from retrain.training.threads import training_threads
 from tasks import data, evaluation, publish, training
 from tasks.alerts import deliver_alert, failure_hook
 
@@ -73,15 +73,14 @@ def _rename_run(window: dict[str, Any]) -> str:
 def _train_all(settings: Settings, run: RunDir) -> None:
     """The models' studies at once (sharing the cores), or one after another with all cores each."""
     models = list(settings.training.models)
-    cores = available_cores(settings.training.cores)
+    threads = training_threads(models, settings.training.cores, settings.training.parallel)
     if settings.training.parallel:
-        share = CoreShare(models, cores)
-        futures = [training.train_model.submit(settings, run, model, share) for model in models]
+        futures = [training.train_model.submit(settings, run, model, threads) for model in models]
         for future in futures:
             future.result()
     else:
         for model in models:
-            training.train_model(settings, run, model, cores)
+            training.train_model(settings, run, model, threads)
 
 
 @flow(
@@ -119,13 +118,14 @@ def retrain(
     decision = evaluation.gate(settings, run)
     publication = publish.publish(settings, run, names, flow_run_id, dry_run)
     publish.report(settings, run, names, title, publication)
-    _send_alerts(settings, run, publication, decision.failed)
+    result = load_evaluation(run)
+    _send_alerts(settings, run, result, publication, decision.failed)
 
     summary = {
         "status": publication.status,
         "version": publication.version,
         "previous_version": publication.previous_version,
-        "macro_f1": load_evaluation(run).models[ENSEMBLE].scores.macro_f1,
+        "macro_f1": result.models[ENSEMBLE].scores.macro_f1,
         "reasons": decision.reasons,
         "run_dir": str(run.root),
         "models_dir": str(settings.paths.models_dir),
@@ -134,10 +134,11 @@ def retrain(
     return summary
 
 
-def _send_alerts(settings: Settings, run: RunDir, publication: Publication, failed: list[Any]) -> None:
+def _send_alerts(
+    settings: Settings, run: RunDir, result: EvaluationResult, publication: Publication, failed: list[Any]
+) -> None:
     """Performance alerts (degradation, rejection) and the info alert of a promotion; never fails the run."""
     channels = settings.alerts.channels
-    result = load_evaluation(run)
     champion = read_json(run.champion)
     fresh = result.champion.scores.macro_f1 if result.champion else None
     alerts = []

@@ -12,20 +12,20 @@ from retrain import stages
 from retrain.data.candles import CandleSource
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
-from retrain.training.threads import CoreShare, available_cores
+from retrain.store import attach_report
+from retrain.training.threads import training_threads
 
 
 def train_all(settings: Settings, run: RunDir) -> None:
     """Every model's study at once on shared cores, or one after another with all cores each."""
     models = list(settings.training.models)
-    cores = available_cores(settings.training.cores)
+    threads = training_threads(models, settings.training.cores, settings.training.parallel)
     if not settings.training.parallel:
         for model in models:
-            stages.train_stage(settings, run, model, threads=cores)
+            stages.train_stage(settings, run, model, threads=threads)
         return
-    share = CoreShare(models, cores)
     with ThreadPoolExecutor(max_workers=len(models)) as pool:
-        futures = [pool.submit(stages.train_stage, settings, run, model, threads=share) for model in models]
+        futures = [pool.submit(stages.train_stage, settings, run, model, threads=threads) for model in models]
         for future in futures:
             future.result()
 
@@ -44,4 +44,11 @@ def run_pipeline(
     stages.gate_stage(settings, run)
     publication = stages.publish_stage(settings, run, models, dry_run=dry_run)
     stages.report_stage(settings, run, models, title=f"Retrain {run.root.name}", outcome=publication.status)
+    if publication.version is not None:
+        attach_report(
+            settings.paths.models_dir,
+            publication.version,
+            run.report,
+            lock_timeout=settings.store.lock_timeout_s,
+        )
     return publication

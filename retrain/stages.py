@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,13 +391,3 @@ def report_stage(settings: Settings, run: RunDir, models: list[str], *, title: s
     )
     (run.report / "report.md").write_text(markdown)
     return markdown
-
-
-def attach_report(settings: Settings, run: RunDir, version: str) -> Path:
-    """Copy the run's report next to the stored version (`archive/<version>/report/`)."""
-    target = Path(settings.paths.models_dir) / "archive" / version / "report"
-    staging = target.with_name(".report.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(run.report, staging)
-    staging.replace(target)
-    return target

@@ -11,6 +11,7 @@ from retrain import stages
 from retrain.errors import PromotionLockTimeout
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
+from retrain.store import attach_report
 
 
 @task(
@@ -37,6 +38,11 @@ def report(
     outcome = f"{publication.status} (version {publication.version or 'not stored'})"
     markdown = stages.report_stage(settings, run, models, title=title, outcome=outcome)
     if publication.version is not None:
-        stages.attach_report(settings, run, publication.version)
+        attach_report(
+            settings.paths.models_dir,
+            publication.version,
+            run.report,
+            lock_timeout=settings.store.lock_timeout_s,
+        )
     create_markdown_artifact(markdown=markdown, key="retrain-report", description=title)
     return markdown

@@ -29,6 +29,7 @@ from retrain.store.metadata import (
 from retrain.store.promotion import ANY_LIVE, archive_rejected, promote, rollback
 from retrain.store.provenance import collect_git_info, collect_library_versions
 from retrain.store.recovery import RecoveryReport, recover
+from retrain.store.reports import attach_report
 
 __all__ = [
     "ANY_LIVE",
@@ -46,6 +47,7 @@ __all__ = [
     "VerifyResult",
     "VersionInfo",
     "archive_rejected",
+    "attach_report",
     "collect_git_info",
     "collect_library_versions",
     "list_versions",

@@ -57,3 +57,9 @@ class CoreShare:
         with self._lock:
             if model in self._running:
                 self._running.remove(model)
+
+
+def training_threads(models: Sequence[str], configured_cores: int | None, parallel: bool) -> int | CoreShare:
+    """What each study gets: a `CoreShare` when the studies run together, else all the cores."""
+    cores = available_cores(configured_cores)
+    return CoreShare(models, cores) if parallel else cores
