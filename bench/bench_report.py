@@ -51,3 +51,10 @@ def write_section(path: Path, title: str, body: str) -> None:
         else text.rstrip() + "\n\n" + section
     )
     path.write_text(text)
+
+
+def publish(path: Path, title: str, script: str, body: str) -> None:
+    """Print a figures section headed by the machine and the command, and write it into `path`."""
+    text = f"{machine_summary()}\n\nCommand: `{command_line(script)}`\n\n{body}"
+    print(text)
+    write_section(path, title, text)

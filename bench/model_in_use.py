@@ -10,7 +10,10 @@ from demo candles, one single-row DataFrame per call, as the bot passes them.
 configured folds) on demo candles into a temporary store; its gate is opened so that a weak demo
 model is still promoted: this bench measures the model file, not its skill.
 
-Run: .venv/bin/python bench/model_in_use.py (--models-dir models | --train-demo [--trials 5])
+`--models-dir DIR --version V` measures an archived version, e.g. the challenger of
+`full_retrain.py --keep-store DIR` whatever the gate decided.
+
+Run: .venv/bin/python bench/model_in_use.py (--models-dir models [--version V] | --train-demo [--trials 5])
      [--calls 1000] [--runs 5] [--out BENCHMARKS.md]
 """
 
@@ -44,7 +47,9 @@ from retrain.features import FeatureManager
 from retrain.members import LightGBMMember, RandomForestMember, XGBoostMember
 from retrain.pipeline import run_pipeline
 from retrain.settings import DataSettings, load_settings
-from retrain.store import MODEL_FILE, ModelMetadata, load_production
+from retrain.store import MODEL_FILE, Decision, ModelMetadata, load_production, promote
+from retrain.store.layout import StoreLayout
+from retrain.store.loading import read_verified_pair
 
 SECTION = "Model in use: size, load, memory, latency"
 MB = 1e6
@@ -279,6 +284,19 @@ def describe_model(metadata: ModelMetadata) -> str:
     )
 
 
+def copy_version_live(models_dir: Path, version: str, target: Path) -> None:
+    """Put a verified copy of an archived version live in the empty store `target`: the load measured is
+    then exactly the bot's `load_production`, whether or not the gate promoted that version."""
+    metadata, model_bytes = read_verified_pair(StoreLayout(models_dir), version)
+    if metadata.decision.status != "promoted":
+        reasons = [
+            f"put live in a scratch store by bench/model_in_use.py to measure it; the gate said: "
+            f"{'; '.join(metadata.decision.reasons)}"
+        ]
+        metadata = metadata.model_copy(update={"decision": Decision(status="promoted", reasons=reasons)})
+    promote(target, model_bytes, metadata, expected_live=None)
+
+
 def benchmark(models_dir: Path, calls: int, runs: int) -> str:
     """The markdown body of the section: the figures against their targets, then the parts of a call."""
     loaded = load_production(models_dir)
@@ -302,6 +320,10 @@ def main() -> None:
     which.add_argument("--models-dir", type=Path, help="model store whose production model is measured")
     which.add_argument("--train-demo", action="store_true", help="first train a model on demo candles")
     which.add_argument("--probe-load", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--version",
+        help="with --models-dir: an archived version to measure instead (e.g. a rejected challenger)",
+    )
     parser.add_argument("--trials", type=int, default=None, help="with --train-demo: trials per model")
     parser.add_argument("--days", type=int, default=180, help="with --train-demo: days of demo candles")
     parser.add_argument("--calls", type=int, default=1000, help="single-candle calls per run")
@@ -315,6 +337,9 @@ def main() -> None:
     load_average = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="retrain-model-in-use-") as scratch:
         models_dir = args.models_dir
+        if args.version is not None:
+            models_dir = Path(scratch)
+            copy_version_live(args.models_dir, args.version, models_dir)
         if args.train_demo:
             models_dir = Path(scratch)
             train_demo_model(models_dir, args.trials, args.days)

@@ -12,6 +12,7 @@ import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.preprocessing import KBinsDiscretizer
 
 from retrain.errors import FeatureMismatchError
 from retrain.labels import CLASSES
@@ -74,20 +75,26 @@ class XGBoostMember:
 
 
 class RandomForestMember:
-    """A scikit-learn random forest, set to predict on one thread."""
+    """A scikit-learn random forest, set to predict on one thread, grown on quantile-binned features.
+
+    `bins` maps raw features to the bin codes the trees were grown on (None for a forest grown on raw
+    values, as pickled before binning was introduced).
+    """
 
     name = "random_forest"
     best_iteration = None  # a forest has no boosting rounds
+    bins: KBinsDiscretizer | None = None
 
-    def __init__(self, forest: RandomForestClassifier) -> None:
+    def __init__(self, forest: RandomForestClassifier, bins: KBinsDiscretizer | None = None) -> None:
         forest.set_params(n_jobs=1)
         self.forest = forest
+        self.bins = bins
         self.n_features = int(forest.n_features_in_)
         self._columns = np.searchsorted(CODES, forest.classes_)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         _check_input(X, self.n_features, self.name)
-        present = self.forest.predict_proba(X)
+        present = self.forest.predict_proba(self.bins.transform(X) if self.bins is not None else X)
         proba = np.zeros((len(X), N_CLASSES))
         proba[:, self._columns] = present
         return proba

@@ -4,13 +4,14 @@ debugging a stage without a Prefect server. Production runs go through `flows/re
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from retrain import stages
 from retrain.data.candles import CandleSource
-from retrain.run_dir import RunDir
+from retrain.run_dir import RunDir, record_duration
 from retrain.settings import Settings
 from retrain.store import attach_report
 from retrain.training.threads import training_threads
@@ -18,16 +19,20 @@ from retrain.training.threads import training_threads
 
 def train_all(settings: Settings, run: RunDir) -> None:
     """Every model's study at once on shared cores, or one after another with all cores each."""
+    started = time.perf_counter()
     models = list(settings.training.models)
     threads = training_threads(models, settings.training.cores, settings.training.parallel)
     if not settings.training.parallel:
         for model in models:
             stages.train_stage(settings, run, model, threads=threads)
-        return
-    with ThreadPoolExecutor(max_workers=len(models)) as pool:
-        futures = [pool.submit(stages.train_stage, settings, run, model, threads=threads) for model in models]
-        for future in futures:
-            future.result()
+    else:
+        with ThreadPoolExecutor(max_workers=len(models)) as pool:
+            futures = [
+                pool.submit(stages.train_stage, settings, run, model, threads=threads) for model in models
+            ]
+            for future in futures:
+                future.result()
+    record_duration(run, "training", time.perf_counter() - started)
 
 
 def run_pipeline(

@@ -115,6 +115,9 @@ class TuningSettings(_Section):
 class SmoteSettings(_Section):
     enabled: bool = True
     k_neighbors: int = Field(5, ge=1)
+    minority_ratio: float = Field(
+        1.0, gt=0.0, le=1.0, description="each minority class is raised to this share of the majority count"
+    )
 
 
 class TrainingSettings(_Section):

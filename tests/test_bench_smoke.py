@@ -98,3 +98,51 @@ def test_orchestration_overhead_compares_the_flow_with_the_direct_pipeline(tmp_p
     assert len(table_row(text, "overhead per round, s (flow - direct)")) == 2
     for cell in table_row(text, "overhead per round, % of direct (target <= 10%)"):
         assert re.match(rf"{NUMBER}% \(.*, 1 runs\), (met|\*\*missed\*\*)$", cell)
+
+
+def test_full_retrain_reports_every_stage_and_keeps_a_store_model_in_use_can_measure(tmp_path: Path) -> None:
+    out, store = tmp_path / "BENCHMARKS.md", tmp_path / "store"
+    run_bench(
+        "full_retrain.py",
+        *("--runs", "1", "--days", "30", "--trials", "1", "--keep-store", str(store), "--out", str(out)),
+    )
+    text = section(out, "Full retrain (30 days, 1 trials per model)")
+    assert "Machine:" in text and "bench/full_retrain.py --runs 1 --days 30 --trials 1" in text
+    wall, target, met = table_row(text, "wall time, whole retrain (s)")
+    assert re.match(rf"{NUMBER} \({NUMBER}\.\.{NUMBER}, 1 runs\)", wall) and target == "<= 600"
+    assert table_row(text, "CPU utilisation while tuning (%)")[1] == ">= 85%"
+    for stage in ("fetch_validate", "features_labels", "training", "ensemble", "evaluation", "promotion"):
+        assert float(table_row(text, stage)[0].split()[0]) > 0, f"stage {stage} was not timed"
+    for model in ("lightgbm", "xgboost", "random_forest"):
+        assert table_row(text, model)[0].startswith("1 (")
+
+    # the kept store's challenger, promoted or not, is what model_in_use.py then measures
+    (version,) = [path.name for path in (store / "archive").iterdir()]
+    run_bench(
+        "model_in_use.py",
+        *("--models-dir", str(store), "--version", version),
+        *("--calls", "20", "--runs", "1", "--out", str(out)),
+    )
+    assert f"Model: version {version}" in section(out, "Model in use: size, load, memory, latency")
+
+
+def test_sequential_reference_reports_the_speed_ratio_and_both_holdout_scores(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_bench(
+        "sequential_reference.py", *("--rounds", "1", "--trials", "2", "--days", "30", "--out", str(out))
+    )
+    text = section(out, "Against the sequential reference (30 days, 2 trials)")
+    assert "training.parallel=False, training.pruning=False, training.reuse_fold_datasets=False" in text
+    normal, sequential = table_row(text, "holdout macro-F1, ensemble")
+    assert 0 <= float(normal) <= 1 and 0 <= float(sequential) <= 1
+    assert re.search(rf"Speed ratio \(reference wall / normal wall, per round\): {NUMBER} \(", text)
+
+
+def test_scale_reports_cost_per_10k_candles_for_each_length(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_bench("scale.py", *("--days", "30", "45", "--trials", "1", "--runs", "1", "--out", str(out)))
+    text = section(out, "Scale (30, 45 days, 1 trials)")
+    assert table_row(text, "candles")[:2] == [str(30 * 96), str(45 * 96)]
+    for label in ("data (fetch + validate)", "features + labels", "training"):
+        cells = table_row(text, f"{label}, s per 10k candles")
+        assert all(float(cell.split()[0]) > 0 for cell in cells[:2]) and cells[3] in {"yes", "**no**"}

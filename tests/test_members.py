@@ -85,3 +85,19 @@ def test_feature_importance_is_a_share_per_feature_led_by_the_informative_one(me
 
 def test_boosters_report_their_rounds_and_the_forest_none(member) -> None:
     assert member.best_iteration == ROUNDS[member.name]
+
+
+def test_forest_predicts_through_its_bins_and_a_forest_pickled_without_bins_still_loads() -> None:
+    forest_member = _member("random_forest")
+    X, _ = _hold_or_buy_data(seed=3)
+    assert forest_member.bins is not None
+    binned = forest_member.bins.transform(X)
+    np.testing.assert_array_equal(
+        forest_member.forest.predict_proba(binned), forest_member.predict_proba(X)[:, 1:]
+    )
+
+    legacy = pickle.loads(pickle.dumps(forest_member))
+    del legacy.__dict__["bins"]  # as pickled before the forest was grown on binned features
+    restored = pickle.loads(pickle.dumps(legacy))
+    assert restored.bins is None
+    np.testing.assert_array_equal(restored.predict_proba(binned), forest_member.predict_proba(X))

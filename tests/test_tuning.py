@@ -14,7 +14,7 @@ import xgboost as xgb
 from imblearn.over_sampling import SMOTE
 
 from retrain.errors import ConfigError, TrainingError
-from retrain.settings import Settings, TuningSettings, load_settings
+from retrain.settings import SearchParam, Settings, TuningSettings, load_settings
 from retrain.training import (
     CoreShare,
     Fold,
@@ -23,6 +23,8 @@ from retrain.training import (
     threads_per_model,
     train_model,
 )
+from retrain.training.resampling import oversample
+from retrain.training.search_space import warm_start_values
 
 SMALL_SPACES: dict[str, Any] = {
     "lightgbm": {
@@ -128,6 +130,19 @@ def test_warm_start_params_are_the_first_trial() -> None:
     )
     assert result.history[0].params == {"learning_rate": 0.123, "num_leaves": 9, "min_child_samples": 17}
     assert result.history[1].params != result.history[0].params
+
+
+def test_warm_start_values_outside_a_narrowed_space_move_to_its_nearest_bound() -> None:
+    space = load_settings().tuning.search_spaces["random_forest"]
+    production = {"n_estimators": 150, "max_depth": 12, "min_samples_leaf": 5, "max_features": 0.3, "old": 1}
+    values = warm_start_values("random_forest", production, space)
+    assert values == {"n_estimators": 100, "max_depth": 8, "min_samples_leaf": 10, "max_features": 0.3}
+
+
+def test_a_warm_start_choice_the_space_no_longer_offers_is_left_to_the_sampler() -> None:
+    space = {"booster": SearchParam(type="categorical", choices=["gbtree", "dart"])}
+    assert warm_start_values("xgboost", {"booster": "gblinear"}, space) == {}
+    assert warm_start_values("xgboost", {"booster": "dart"}, space) == {"booster": "dart"}
 
 
 @pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
@@ -283,3 +298,22 @@ def test_a_finished_study_hands_its_cores_to_the_studies_still_running() -> None
     assert share.threads("random_forest") == 1
     share.finish("xgboost")
     assert share.threads("random_forest") == 2
+
+
+@pytest.mark.parametrize(("ratio", "expected_minority"), [(1.0, 800), (0.5, 400), (0.1, 100)])
+def test_smote_raises_each_minority_class_to_its_configured_share_of_the_majority(
+    ratio: float, expected_minority: int
+) -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.array([0, 1, 2], dtype=np.int8), [100, 800, 150])
+    X = rng.normal(size=(len(y), 3))
+    smote = load_settings(training={"smote": {"minority_ratio": ratio}}).training.smote
+    _, y_res = oversample(X, y, smote, seed=1)
+    counts = np.bincount(y_res, minlength=3)
+    assert counts[1] == 800, "the majority is never resampled"
+    assert counts[0] == max(100, expected_minority) and counts[2] == max(150, expected_minority)
+
+
+def test_a_smote_ratio_outside_zero_to_one_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="minority_ratio"):
+        load_settings(training={"smote": {"minority_ratio": 1.5}})

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def oversample(
     X: np.ndarray, y: np.ndarray, smote: SmoteSettings, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Raise every minority class with at least two rows to the majority count (seeded SMOTE).
+    """Raise every minority class with at least two rows to `minority_ratio` x the majority count (seeded SMOTE).
 
     A class with a single row cannot be interpolated and is left as it is; `k_neighbors` shrinks
     when the smallest oversampled class is too small for it.
@@ -27,8 +27,8 @@ def oversample(
     if not smote.enabled:
         return X, y
     classes, counts = np.unique(y, return_counts=True)
-    majority = counts.max()
-    targets = {int(c): int(majority) for c, n in zip(classes, counts, strict=True) if 2 <= n < majority}
+    target = int(counts.max() * smote.minority_ratio)
+    targets = {int(c): target for c, n in zip(classes, counts, strict=True) if 2 <= n < target}
     if not targets:
         return X, y
     smallest = min(int(n) for c, n in zip(classes, counts, strict=True) if int(c) in targets)

@@ -43,8 +43,34 @@ def check_space(model: str, space: dict[str, SearchParam]) -> None:
 
 
 def warm_start_values(model: str, params: dict[str, Any], space: dict[str, SearchParam]) -> dict[str, Any]:
-    """The production parameters that belong to the search space (others cannot be enqueued)."""
+    """The production parameters as a trial of the current space: parameters the space no longer has are
+    dropped, values outside a narrowed range are moved to its nearest bound (Optuna would otherwise run
+    them as they are, e.g. a forest deeper than the space allows), and unknown choices are left to the sampler."""
     ignored = sorted(set(params) - set(space))
     if ignored:
         logger.info("%s: warm-start parameters outside the search space ignored: %s", model, ignored)
-    return {name: value for name, value in params.items() if name in space}
+    values = {}
+    for name, value in params.items():
+        if name not in space:
+            continue
+        inside = _inside(space[name], value)
+        if inside is None:
+            logger.info(
+                "%s: warm-start %s=%r is not a choice of the space; sampled instead", model, name, value
+            )
+            continue
+        if inside != value:
+            logger.info("%s: warm-start %s=%r is outside the space; %r used", model, name, value, inside)
+        values[name] = inside
+    return values
+
+
+def _inside(param: SearchParam, value: Any) -> Any:
+    if param.type == "categorical":
+        return value if value in cast(list[Any], param.choices) else None
+    low, high = cast(float, param.low), cast(float, param.high)
+    clipped = min(max(float(value), low), high)
+    if param.type == "int":
+        step = int(param.step or 1)
+        return int(low) + min(round((clipped - low) / step), int((high - low) // step)) * step
+    return clipped
