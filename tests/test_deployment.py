@@ -41,6 +41,8 @@ RUN_TIMEOUT_S = 480
 EVENT_TIMEOUT_S = 60
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 FAST_RUN = {"source": "demo", "days": 40, "trials": 1}
+API_ATTEMPTS = 5
+"""Tries per API call of the tests (503 "busy" answers are retried with backoff)."""
 
 
 def _free_port() -> int:
@@ -99,12 +101,19 @@ class PrefectStack:
         return self.post(f"/deployments/{deployment['id']}/create_flow_run", {"parameters": params})["id"]
 
     def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.api_url}{path}", timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._request("GET", path)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = httpx.post(f"{self.api_url}{path}", json=body, timeout=30)
+        return self._request("POST", path, body)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One API call, retried on 503: the server answers it when its SQLite database is busy, and
+        Prefect's own client retries it the same way."""
+        for attempt in range(API_ATTEMPTS):
+            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code != 503 or attempt == API_ATTEMPTS - 1:
+                break
+            time.sleep(0.5 * 2**attempt)
         response.raise_for_status()
         return response.json()
 
