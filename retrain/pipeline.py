@@ -13,7 +13,6 @@ from retrain import stages
 from retrain.data.candles import CandleSource
 from retrain.run_dir import RunDir, record_duration
 from retrain.settings import Settings
-from retrain.store import attach_report
 from retrain.training.threads import training_threads
 
 
@@ -48,12 +47,5 @@ def run_pipeline(
     stages.evaluate_stage(settings, run)
     stages.gate_stage(settings, run)
     publication = stages.publish_stage(settings, run, models, dry_run=dry_run)
-    stages.report_stage(settings, run, models, title=f"Retrain {run.root.name}", outcome=publication.status)
-    if publication.version is not None:
-        attach_report(
-            settings.paths.models_dir,
-            publication.version,
-            run.report,
-            lock_timeout=settings.store.lock_timeout_s,
-        )
+    stages.report_stage(settings, run, models, title=f"Retrain {run.root.name}", publication=publication)
     return publication

@@ -40,6 +40,7 @@ from retrain.store import (
     ModelMetadata,
     TrainingInfo,
     archive_rejected,
+    attach_report,
     collect_git_info,
     collect_library_versions,
     load_production,
@@ -357,8 +358,12 @@ def publish_stage(
 # -- 5. report -----------------------------------------------------------------------------------
 
 
-def report_stage(settings: Settings, run: RunDir, models: list[str], *, title: str, outcome: str) -> str:
-    """Write report.md and the plots into the run dir; returns the markdown (for the Prefect artifact)."""
+def report_stage(
+    settings: Settings, run: RunDir, models: list[str], *, title: str, publication: Publication
+) -> str:
+    """Write report.md and the plots into the run dir, and beside the stored version when there is one;
+    returns the markdown (for the Prefect artifact)."""
+    outcome = f"{publication.status} (version {publication.version or 'not stored'})"
     dataset = Dataset.load(run.dataset)
     trained = load_trained(run, models)
     evaluation = load_evaluation(run)
@@ -390,4 +395,11 @@ def report_stage(settings: Settings, run: RunDir, models: list[str], *, title: s
         durations=read_json(run.durations),
     )
     (run.report / "report.md").write_text(markdown)
+    if publication.version is not None:
+        attach_report(
+            settings.paths.models_dir,
+            publication.version,
+            run.report,
+            lock_timeout=settings.store.lock_timeout_s,
+        )
     return markdown

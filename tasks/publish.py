@@ -11,7 +11,6 @@ from retrain import stages
 from retrain.errors import PromotionLockTimeout
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
-from retrain.store import attach_report
 
 
 @task(
@@ -35,14 +34,6 @@ def report(
     settings: Settings, run: RunDir, models: list[str], title: str, publication: stages.Publication
 ) -> str:
     """The markdown artifact in the Prefect UI, and report.md + plots next to the stored version."""
-    outcome = f"{publication.status} (version {publication.version or 'not stored'})"
-    markdown = stages.report_stage(settings, run, models, title=title, outcome=outcome)
-    if publication.version is not None:
-        attach_report(
-            settings.paths.models_dir,
-            publication.version,
-            run.report,
-            lock_timeout=settings.store.lock_timeout_s,
-        )
+    markdown = stages.report_stage(settings, run, models, title=title, publication=publication)
     create_markdown_artifact(markdown=markdown, key="retrain-report", description=title)
     return markdown
