@@ -93,6 +93,9 @@ class ModelTiming:
     final_fit_s: float
     mean_complete_trial_s: float | None
     cv_macro_f1: float
+    rounds_per_fit: float | None
+    """Boosting rounds per fold fit (best round + early-stopping patience), over all trials, weighted by
+    the fold's size (fold k of the expanding window has k parts); None for models without rounds."""
 
 
 @dataclass
@@ -112,6 +115,17 @@ class RetrainMeasurement:
     status: str
     window: str
     candles: int
+
+
+def rounds_per_fit(trained: TrainedModel, patience: int) -> float | None:
+    fits = [
+        (fold + 1, best + patience)
+        for trial in trained.history
+        for fold, best in enumerate(trial.fold_best_rounds)
+    ]
+    if not fits:
+        return None
+    return sum(size * rounds for size, rounds in fits) / sum(size for size, _ in fits)
 
 
 def measured_retrain(
@@ -175,6 +189,7 @@ def measured_retrain(
                 final_fit_s=t.study.final_fit_s,
                 mean_complete_trial_s=t.study.mean_complete_trial_s,
                 cv_macro_f1=t.cv_macro_f1,
+                rounds_per_fit=rounds_per_fit(t, settings.training.early_stopping_rounds),
             )
             for m, t in trained.items()
         },

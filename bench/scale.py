@@ -19,6 +19,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from bench_report import median_and_spread, publish
 from measured_run import LATEST_BTC, RetrainMeasurement, measured_retrain
 
@@ -38,6 +39,20 @@ def per_10k(run: RetrainMeasurement, stage: str) -> float:
     return run.stage_s[stage] / run.candles * 10_000
 
 
+def fixed_part_row(label: str, stage: str, results: dict[int, list[RetrainMeasurement]]) -> str:
+    """The stage time as a fixed part plus a part per candle (least squares over the lengths' medians):
+    tells a per-call overhead (which makes short windows look dear per candle) from growth per candle."""
+    candles = np.array([statistics.median(r.candles for r in runs) for runs in results.values()], dtype=float)
+    seconds = np.array([statistics.median(r.stage_s[stage] for r in runs) for runs in results.values()])
+    per_candle, fixed = np.polyfit(candles, seconds, 1)
+    variable = (seconds - fixed) / candles * 10_000
+    return (
+        f"| {label}, without its fixed part ({fixed * 1000:.0f} ms), s per 10k candles | "
+        + " | ".join(f"{value:.4g}" for value in variable)
+        + f" | {variable.max() / variable.min():.2f} | - |"
+    )
+
+
 def scale_table(results: dict[int, list[RetrainMeasurement]]) -> str:
     header = ["stage", *(f"{days} days" for days in results), "largest / smallest", "within 25%"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -51,12 +66,33 @@ def scale_table(results: dict[int, list[RetrainMeasurement]]) -> str:
             + " | ".join(cells)
             + f" | {spread:.2f} | {'yes' if ok else '**no**'} |"
         )
+        lines.append(fixed_part_row(label, stage, results))
     for model in next(iter(results.values()))[0].models:
         cells = [
             median_and_spread([r.models[model].tuning_s / r.candles * 10_000 for r in runs])
             for runs in results.values()
         ]
         lines.append(f"| of which {model} tuning, s per 10k candles | " + " | ".join(cells) + " | - | - |")
+        if next(iter(results.values()))[0].models[model].rounds_per_fit is None:
+            continue
+        rounds = {
+            days: [r.models[model].rounds_per_fit or 0.0 for r in runs] for days, runs in results.items()
+        }
+        cells = [median_and_spread(values) for values in rounds.values()]
+        lines.append(f"| {model} rounds per fold fit | " + " | ".join(cells) + " | - | - |")
+        per_round = [
+            [
+                r.models[model].tuning_s / r.candles * 10_000 / (r.models[model].rounds_per_fit or 1.0) * 100
+                for r in runs
+            ]
+            for runs in results.values()
+        ]
+        medians = [statistics.median(values) for values in per_round]
+        lines.append(
+            f"| {model} tuning, s per 10k candles per 100 rounds | "
+            + " | ".join(median_and_spread(values) for values in per_round)
+            + f" | {max(medians) / min(medians):.2f} | - |"
+        )
     candles = [str(runs[0].candles) for runs in results.values()]
     lines.append("| candles | " + " | ".join(candles) + " | - | - |")
     walls = [median_and_spread([r.wall_s for r in runs]) for runs in results.values()]

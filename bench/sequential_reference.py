@@ -6,7 +6,7 @@ each, every trial scores all folds, and every trial rebuilds its folds' SMOTE ou
 Both run the same number of trials with the same seeds on the same candles (dry runs: nothing is
 stored). Rounds alternate which configuration goes first, so drift in the machine's speed hits both.
 
-Run: .venv/bin/python bench/sequential_reference.py [--rounds 3] [--trials 20] [--days 180]
+Run: .venv/bin/python bench/sequential_reference.py [--rounds 3] [--trials 50] [--days 180]
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def compare(normal: list[RetrainMeasurement], sequential: list[RetrainMeasuremen
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=20, help="trials per model, the same in both")
+    parser.add_argument(
+        "--trials", type=int, default=50, help="trials per model, the same in both (default: the retrain's)"
+    )
     parser.add_argument("--csv", type=Path, default=LATEST_BTC)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--out", type=Path, default=OUT)

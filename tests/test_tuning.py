@@ -25,6 +25,7 @@ from retrain.training import (
 )
 from retrain.training.resampling import oversample
 from retrain.training.search_space import warm_start_values
+from retrain.training.tuning import make_pruner
 
 SMALL_SPACES: dict[str, Any] = {
     "lightgbm": {
@@ -120,6 +121,40 @@ def test_no_trial_is_pruned_when_pruning_is_off() -> None:
     result = train_model("random_forest", *_training_rows(settings), settings, threads=1)
     assert result.study.n_pruned == 0
     assert result.study.n_complete == 8
+
+
+def _first_fold_decision(settings: Settings, first_fold_score: float) -> bool:
+    """Whether `make_pruner` stops a trial after its first fold, behind three finished trials."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(settings))
+    for score in (0.5, 0.4, 0.3):
+        trial = study.ask()
+        trial.report(score, 0)
+        study.tell(trial, score)
+    trial = study.ask()
+    trial.report(first_fold_score, 0)
+    return trial.should_prune()
+
+
+def test_pruner_keeps_the_configured_top_share_of_trials() -> None:
+    median = _settings(
+        tuning={"pruner_startup_trials": 3, "pruner_min_folds": 1, "pruner_keep_percentile": 50}
+    )
+    top_third = median.model_copy(
+        update={"tuning": median.tuning.model_copy(update={"pruner_keep_percentile": 33})}
+    )
+    assert not _first_fold_decision(median, 0.42), "above the median (0.40): goes on"
+    assert _first_fold_decision(top_third, 0.42), "below the top third (0.43): pruned"
+    assert not _first_fold_decision(top_third, 0.45)
+
+
+def test_no_trial_is_pruned_before_pruner_min_folds() -> None:
+    two_folds = _settings(tuning={"pruner_startup_trials": 3, "pruner_min_folds": 2})
+    assert not _first_fold_decision(two_folds, 0.0)
+    settings = _settings(tuning={"n_trials": 10, "pruner_min_folds": 3, "pruner_keep_percentile": 25})
+    result = train_model("lightgbm", *_training_rows(settings), settings, threads=1)
+    pruned = [r for r in result.history if r.state == "PRUNED"]
+    assert pruned, "a strict pruner over 10 trials prunes some"
+    assert all(len(r.fold_best_rounds) >= 3 for r in pruned)
 
 
 def test_warm_start_params_are_the_first_trial() -> None:

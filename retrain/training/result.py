@@ -21,6 +21,8 @@ class TrialRecord:
     state: str
     duration_s: float | None
     params: dict[str, Any]
+    fold_best_rounds: tuple[int, ...] = ()
+    """Best boosting round of each fold the trial scored (a pruned trial scored fewer); empty for the forest."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ def trial_history(study: optuna.Study) -> list[TrialRecord]:
             state=t.state.name,
             duration_s=t.duration.total_seconds() if t.duration is not None else None,
             params=dict(t.params),
+            fold_best_rounds=tuple(t.user_attrs.get("fold_best_rounds", ())),
         )
         for t in study.get_trials(deepcopy=False)
     ]

@@ -28,9 +28,6 @@ from retrain.training.search_space import suggest_params, warm_start_values
 
 logger = logging.getLogger(__name__)
 
-PRUNER_WARMUP_STEPS = 1
-"""Folds scored before a trial may be pruned: one, so the decision rests on at least two folds."""
-
 TRIAL_ERRORS: tuple[type[Exception], ...] = (LightGBMError, XGBoostError)
 """Errors a single parameter set can cause: the trial is marked failed and the study goes on."""
 
@@ -66,8 +63,10 @@ class _BestSoFar:
 def make_pruner(settings: Settings) -> optuna.pruners.BasePruner:
     if not settings.training.pruning:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=settings.tuning.pruner_startup_trials, n_warmup_steps=PRUNER_WARMUP_STEPS
+    return optuna.pruners.PercentilePruner(
+        settings.tuning.pruner_keep_percentile,
+        n_startup_trials=settings.tuning.pruner_startup_trials,
+        n_warmup_steps=settings.tuning.pruner_min_folds - 1,
     )
 
 
