@@ -5,6 +5,7 @@ promote or archive -> report -> alerts. Runs weekly from the `retrain/weekly` de
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from pydantic import Field
 from retrain.alerts import champion_degradation_alert, promotion_alert, rejection_alert
 from retrain.errors import ConfigError
 from retrain.evaluation import ENSEMBLE, EvaluationResult
-from retrain.run_dir import RunDir, read_json
+from retrain.run_dir import RunDir, read_json, record_duration
 from retrain.settings import ModelName, Settings, SourceKind, load_settings
 from retrain.stages import Publication, load_evaluation
 from retrain.training.threads import training_threads
@@ -72,6 +73,7 @@ def _rename_run(window: dict[str, Any]) -> str:
 
 def _train_all(settings: Settings, run: RunDir) -> None:
     """The models' studies at once (sharing the cores), or one after another with all cores each."""
+    started = time.perf_counter()
     models = list(settings.training.models)
     threads = training_threads(models, settings.training.cores, settings.training.parallel)
     if settings.training.parallel:
@@ -81,6 +83,7 @@ def _train_all(settings: Settings, run: RunDir) -> None:
     else:
         for model in models:
             training.train_model(settings, run, model, threads)
+    record_duration(run, "training", time.perf_counter() - started)
 
 
 @flow(

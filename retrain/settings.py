@@ -109,9 +109,9 @@ class TuningSettings(_Section):
     storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
     warm_start: bool = True
     pruner_startup_trials: int = Field(5, ge=0, description="trials that always score every fold")
-    pruner_min_folds: int = Field(1, ge=1, description="folds every trial scores before it may be pruned")
+    pruner_min_folds: int = Field(2, ge=1, description="folds every trial scores before it may be pruned")
     pruner_keep_percentile: float = Field(
-        33.0, gt=0, le=100, description="a trial goes on while its running mean is in this top share of trials"
+        50.0, gt=0, le=100, description="a trial goes on while its running mean is in this top share of trials"
     )
     search_spaces: dict[ModelName, dict[str, SearchParam]] = Field(default_factory=dict)
 

@@ -146,3 +146,28 @@ def test_scale_reports_cost_per_10k_candles_for_each_length(tmp_path: Path) -> N
     for label in ("data (fetch + validate)", "features + labels", "training"):
         cells = table_row(text, f"{label}, s per 10k candles")
         assert all(float(cell.split()[0]) > 0 for cell in cells[:2]) and cells[3] in {"yes", "**no**"}
+
+
+def test_pruner_replay_records_unpruned_studies_and_ranks_the_configured_pruner(tmp_path: Path) -> None:
+    out, studies = tmp_path / "BENCHMARKS.md", tmp_path / "studies"
+    args = (
+        "--windows",
+        "latest",
+        "--days",
+        "20",
+        "--trials",
+        "6",
+        "--studies",
+        str(studies),
+        "--out",
+        str(out),
+    )
+    run_bench("pruner_replay.py", *args)
+    assert [db.name for db in studies.iterdir()] == ["latest-20d-6t.db"]
+    text = section(out, "Pruner replay (latest; 20 days, 6 trials)")
+    ratio, regret, kept, _ = table_row(text, "configured: top 50% from fold 2, after 5 trials")
+    assert float(ratio.split()[0]) >= 1.0 and re.match(rf"{NUMBER} / {NUMBER}$", regret)
+    assert kept.endswith("of 3"), "one study per model"
+    for model in ("lightgbm", "xgboost", "random_forest"):
+        work_ratio, _, rank, pruned = table_row(text, f"latest {model}")
+        assert float(work_ratio) >= 1.0 and 1 <= int(rank) <= 6 and 0 <= int(pruned) <= 5

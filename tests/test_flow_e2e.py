@@ -4,6 +4,7 @@ report, a second run on data whose recent market is scrambled is rejected by the
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,7 +95,9 @@ def test_first_run_promotes_and_puts_its_report_beside_the_version(first_run: Fi
     assert {path.name for path in report.iterdir()} == REPORT_FILES
     for name in REPORT_FILES - {"report.md"}:
         assert (report / name).read_bytes().startswith(PNG_SIGNATURE), name
-    assert f"promoted (version {version})" in (report / "report.md").read_text()
+    text = (report / "report.md").read_text()
+    assert f"promoted (version {version})" in text
+    assert re.search(r"^\| training \| \d+\.\d \|$", text, re.M), "the flow times its training stage"
 
 
 def test_first_run_publishes_its_report_as_a_prefect_artifact(first_run: FirstRun) -> None:

@@ -1,9 +1,10 @@
 """One Optuna study per model: seeded TPE over the configured space, pruned fold by fold.
 
 The objective is the macro-F1 averaged over the CV folds. After each fold the running mean is
-reported, so a median pruner can stop a trial that trails the others on the same folds; the first
-fold (the smallest training window, the noisiest score) never prunes. Pruned and failed trials count
-toward `n_trials`. The out-of-fold probabilities of the best trial are kept for the ensemble weights.
+reported, so a percentile pruner can stop a trial that trails the others on the same folds; by
+default the median pruner from the second fold on (`tuning.pruner_*`; bench/pruner_replay.py compares
+pruners on recorded studies). Pruned and failed trials count toward `n_trials`. The out-of-fold
+probabilities of the best trial are kept for the ensemble weights.
 """
 
 from __future__ import annotations
