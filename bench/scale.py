@@ -66,7 +66,8 @@ def scale_table(results: dict[int, list[RetrainMeasurement]]) -> str:
             + " | ".join(cells)
             + f" | {spread:.2f} | {'yes' if ok else '**no**'} |"
         )
-        lines.append(fixed_part_row(label, stage, results))
+        if stage != "training":  # training grows faster than linearly (rounds): no fixed part to split off
+            lines.append(fixed_part_row(label, stage, results))
     for model in next(iter(results.values()))[0].models:
         cells = [
             median_and_spread([r.models[model].tuning_s / r.candles * 10_000 for r in runs])
