@@ -55,13 +55,16 @@ ALTERNATIVES: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
     "top third from fold 2": lambda: P.PercentilePruner(33, n_startup_trials=5, n_warmup_steps=1),
     "top third from fold 1": lambda: P.PercentilePruner(33, n_startup_trials=5),
     "top quarter from fold 1": lambda: P.PercentilePruner(25, n_startup_trials=5),
-    "successive halving, factor 3": lambda: P.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    "successive halving from fold 2, factor 3": lambda: P.SuccessiveHalvingPruner(1, reduction_factor=3),
+    "successive halving from fold 2, factor 2": lambda: P.SuccessiveHalvingPruner(1, reduction_factor=2),
     "hyperband, factor 3": lambda: P.HyperbandPruner(min_resource=1, max_resource=5, reduction_factor=3),
 }
 
 
 def configured_label(settings: Settings) -> str:
     tuning = settings.tuning
+    if tuning.pruner == "successive_halving":
+        return f"configured: successive halving from fold {tuning.pruner_min_folds}, factor {tuning.pruner_reduction_factor}"
     return (
         f"configured: top {tuning.pruner_keep_percentile:g}% from fold {tuning.pruner_min_folds}, "
         f"after {tuning.pruner_startup_trials} trials"
@@ -209,8 +212,8 @@ def main() -> None:
     }
     body = (
         f"Studies: {args.trials} unpruned trials per model on the last {args.days} days of "
-        f"{', '.join(f'{w} ({WINDOWS[w]})' for w in args.windows)}; the alternatives start after 5 "
-        "trials too.\n\n"
+        f"{', '.join(f'{w} ({WINDOWS[w]})' for w in args.windows)}; the percentile and median "
+        "alternatives start after 5 trials.\n\n"
         f"{replay_table(replays)}\n\nPer study, {configured}:\n\n{detail_table(replays[configured])}\n"
     )
     title = f"Pruner replay ({', '.join(args.windows)}; {args.days} days, {args.trials} trials)"

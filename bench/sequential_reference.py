@@ -6,7 +6,10 @@ each, every trial scores all folds, and every trial rebuilds its folds' SMOTE ou
 Both run the same number of trials with the same seeds on the same candles (dry runs: nothing is
 stored). Rounds alternate which configuration goes first, so drift in the machine's speed hits both.
 
+`--pruner` gives the normal configuration another pruner than the configured one (its own section).
+
 Run: .venv/bin/python bench/sequential_reference.py [--rounds 3] [--trials 50] [--days 180]
+     [--pruner successive_halving]
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 
 from bench_report import median_and_spread, publish
 from measured_run import LATEST_BTC, RetrainMeasurement, measured_retrain
+
+from retrain.settings import load_settings
 
 SPEEDUP_TARGET = 2.0
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -68,13 +73,18 @@ def main() -> None:
     parser.add_argument(
         "--trials", type=int, default=50, help="trials per model, the same in both (default: the retrain's)"
     )
+    parser.add_argument(
+        "--pruner",
+        choices=["percentile", "successive_halving"],
+        help="the normal run's (default: configured)",
+    )
     parser.add_argument("--csv", type=Path, default=LATEST_BTC)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     configs = {
-        "normal": {"tuning": {"n_trials": args.trials}},
+        "normal": {"tuning": {"n_trials": args.trials, **({"pruner": args.pruner} if args.pruner else {})}},
         "sequential": {"tuning": {"n_trials": args.trials}, "training": SEQUENTIAL},
     }
     results: dict[str, list[RetrainMeasurement]] = {"normal": [], "sequential": []}
@@ -86,11 +96,13 @@ def main() -> None:
     first = results["normal"][0]
     body = (
         f"Data: {args.csv.name}, last {args.days} days ({first.window}); {args.trials} trials per model "
-        f"in both; {args.rounds} rounds, alternating which goes first. Reference switches: "
+        f"in both; {args.rounds} rounds, alternating which goes first. Normal pruner: "
+        f"{args.pruner or load_settings().tuning.pruner}. Reference switches: "
         f"{', '.join(f'training.{key}={value}' for key, value in SEQUENTIAL.items())}.\n\n"
         f"{compare(results['normal'], results['sequential'])}\n"
     )
-    title = f"Against the sequential reference ({args.days} days, {args.trials} trials)"
+    pruner = f", {args.pruner.replace('_', ' ')} pruner" if args.pruner else ""
+    title = f"Against the sequential reference ({args.days} days, {args.trials} trials{pruner})"
     publish(args.out, title, "bench/sequential_reference.py", body)
 
 

@@ -108,12 +108,28 @@ class TuningSettings(_Section):
     timeout_s: float = Field(1800.0, gt=0, description="per-model wall-clock budget for the study")
     storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
     warm_start: bool = True
-    pruner_startup_trials: int = Field(5, ge=0, description="trials that always score every fold")
+    pruner: Literal["percentile", "successive_halving"] = "percentile"
     pruner_min_folds: int = Field(2, ge=1, description="folds every trial scores before it may be pruned")
+    pruner_reduction_factor: int = Field(
+        3, ge=2, description="successive halving: a trial goes on while in the top 1/factor at each rung"
+    )
+    pruner_startup_trials: int = Field(5, ge=0, description="percentile: trials that always score every fold")
     pruner_keep_percentile: float = Field(
-        50.0, gt=0, le=100, description="a trial goes on while its running mean is in this top share of trials"
+        50.0,
+        gt=0,
+        le=100,
+        description="percentile: a trial goes on while its running mean is in this top share",
     )
     search_spaces: dict[ModelName, dict[str, SearchParam]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_pruner(self) -> TuningSettings:
+        if self.pruner == "successive_halving" and self.pruner_min_folds < 2:
+            raise ValueError(
+                "tuning.pruner_min_folds must be at least 2 for successive halving: its first rung compares "
+                "trials after their second fold (use pruner: percentile to prune after the first)"
+            )
+        return self
 
 
 class SmoteSettings(_Section):

@@ -128,10 +128,10 @@ def test_full_retrain_reports_every_stage_and_keeps_a_store_model_in_use_can_mea
 
 def test_sequential_reference_reports_the_speed_ratio_and_both_holdout_scores(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
-    run_bench(
-        "sequential_reference.py", *("--rounds", "1", "--trials", "2", "--days", "30", "--out", str(out))
-    )
-    text = section(out, "Against the sequential reference (30 days, 2 trials)")
+    args = ("--rounds", "1", "--trials", "2", "--days", "30", "--pruner", "successive_halving")
+    run_bench("sequential_reference.py", *args, "--out", str(out))
+    text = section(out, "Against the sequential reference (30 days, 2 trials, successive halving pruner)")
+    assert "Normal pruner: successive_halving." in text
     assert "training.parallel=False, training.pruning=False, training.reuse_fold_datasets=False" in text
     normal, sequential = table_row(text, "holdout macro-F1, ensemble")
     assert 0 <= float(normal) <= 1 and 0 <= float(sequential) <= 1

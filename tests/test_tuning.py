@@ -123,38 +123,59 @@ def test_no_trial_is_pruned_when_pruning_is_off() -> None:
     assert result.study.n_complete == 8
 
 
-def _first_fold_decision(settings: Settings, first_fold_score: float) -> bool:
-    """Whether `make_pruner` stops a trial after its first fold, behind three finished trials."""
+def _pruned(settings: Settings, score: float, finished: tuple[float, ...], folds: int = 1) -> bool:
+    """Whether `make_pruner` stops a trial at `score` after `folds` folds, behind trials that scored
+    `finished` on every fold (each asked the pruner, as `train_model` does, so rungs are recorded)."""
     study = optuna.create_study(direction="maximize", pruner=make_pruner(settings))
-    for score in (0.5, 0.4, 0.3):
+
+    def asked(value: float) -> tuple[optuna.Trial, bool]:
         trial = study.ask()
-        trial.report(score, 0)
-        study.tell(trial, score)
-    trial = study.ask()
-    trial.report(first_fold_score, 0)
-    return trial.should_prune()
+        for step in range(folds):
+            trial.report(value, step)
+        return trial, trial.should_prune()
+
+    for value in finished:
+        study.tell(asked(value)[0], value)
+    return asked(score)[1]
 
 
-def test_pruner_keeps_the_configured_top_share_of_trials() -> None:
-    median = _settings(
-        tuning={"pruner_startup_trials": 3, "pruner_min_folds": 1, "pruner_keep_percentile": 50}
+def _percentile(**tuning: Any) -> Settings:
+    return _settings(tuning={"pruner": "percentile", "pruner_startup_trials": 3, **tuning})
+
+
+def test_percentile_pruner_keeps_the_configured_top_share_of_trials() -> None:
+    median = _percentile(pruner_min_folds=1, pruner_keep_percentile=50)
+    top_third = _percentile(pruner_min_folds=1, pruner_keep_percentile=33)
+    finished = (0.5, 0.4, 0.3)
+    assert not _pruned(median, 0.42, finished), "above the median (0.40): goes on"
+    assert _pruned(top_third, 0.42, finished), "below the top third (0.43): pruned"
+    assert not _pruned(top_third, 0.45, finished)
+
+
+def test_successive_halving_keeps_the_top_third_of_trials_at_its_rung() -> None:
+    settings = _settings(tuning={"pruner": "successive_halving"})
+    finished = (0.50, 0.48, 0.46, 0.44, 0.42, 0.40)
+    assert not _pruned(settings, 0.49, finished, folds=2), "second of seven: in the top third"
+    assert _pruned(settings, 0.47, finished, folds=2), "third of seven: outside it"
+
+
+@pytest.mark.parametrize("pruner", ["successive_halving", "percentile"])
+def test_no_trial_is_pruned_before_pruner_min_folds(pruner: str) -> None:
+    two_folds = _settings(tuning={"pruner": pruner, "pruner_startup_trials": 3, "pruner_min_folds": 2})
+    assert not _pruned(two_folds, 0.0, (0.5, 0.4, 0.3))
+    settings = _settings(
+        tuning={"pruner": pruner, "n_trials": 10, "pruner_min_folds": 3, "pruner_keep_percentile": 25}
     )
-    top_third = median.model_copy(
-        update={"tuning": median.tuning.model_copy(update={"pruner_keep_percentile": 33})}
-    )
-    assert not _first_fold_decision(median, 0.42), "above the median (0.40): goes on"
-    assert _first_fold_decision(top_third, 0.42), "below the top third (0.43): pruned"
-    assert not _first_fold_decision(top_third, 0.45)
-
-
-def test_no_trial_is_pruned_before_pruner_min_folds() -> None:
-    two_folds = _settings(tuning={"pruner_startup_trials": 3, "pruner_min_folds": 2})
-    assert not _first_fold_decision(two_folds, 0.0)
-    settings = _settings(tuning={"n_trials": 10, "pruner_min_folds": 3, "pruner_keep_percentile": 25})
     result = train_model("lightgbm", *_training_rows(settings), settings, threads=1)
     pruned = [r for r in result.history if r.state == "PRUNED"]
     assert pruned, "a strict pruner over 10 trials prunes some"
     assert all(len(r.fold_best_rounds) >= 3 for r in pruned)
+
+
+def test_successive_halving_needs_two_folds_before_its_first_rung() -> None:
+    with pytest.raises(ConfigError, match="pruner_min_folds must be at least 2"):
+        load_settings(tuning={"pruner": "successive_halving", "pruner_min_folds": 1})
+    assert load_settings(tuning={"pruner": "percentile", "pruner_min_folds": 1}).tuning.pruner_min_folds == 1
 
 
 def test_warm_start_params_are_the_first_trial() -> None:

@@ -1,9 +1,9 @@
 """One Optuna study per model: seeded TPE over the configured space, pruned fold by fold.
 
 The objective is the macro-F1 averaged over the CV folds. After each fold the running mean is
-reported, so a percentile pruner can stop a trial that trails the others on the same folds; by
-default the median pruner from the second fold on (`tuning.pruner_*`; bench/pruner_replay.py compares
-pruners on recorded studies). Pruned and failed trials count toward `n_trials`. The out-of-fold
+reported, so the pruner can stop a trial that trails the others on the same folds: by default the
+median pruner from the second fold on; successive halving (`tuning.pruner`) saves more work but lost
+CV on one of three windows (bench/README.md, bench/pruner_replay.py). Pruned and failed trials count toward `n_trials`. The out-of-fold
 probabilities of the best trial are kept for the ensemble weights.
 """
 
@@ -62,12 +62,18 @@ class _BestSoFar:
 
 
 def make_pruner(settings: Settings) -> optuna.pruners.BasePruner:
+    """The configured pruner; steps are 0-based folds, so fold k is step k - 1."""
+    tuning = settings.tuning
     if not settings.training.pruning:
         return optuna.pruners.NopPruner()
+    if tuning.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=tuning.pruner_min_folds - 1, reduction_factor=tuning.pruner_reduction_factor
+        )
     return optuna.pruners.PercentilePruner(
-        settings.tuning.pruner_keep_percentile,
-        n_startup_trials=settings.tuning.pruner_startup_trials,
-        n_warmup_steps=settings.tuning.pruner_min_folds - 1,
+        tuning.pruner_keep_percentile,
+        n_startup_trials=tuning.pruner_startup_trials,
+        n_warmup_steps=tuning.pruner_min_folds - 1,
     )
 
 
