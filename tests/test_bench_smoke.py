@@ -171,3 +171,17 @@ def test_pruner_replay_records_unpruned_studies_and_ranks_the_configured_pruner(
     for model in ("lightgbm", "xgboost", "random_forest"):
         work_ratio, _, rank, pruned = table_row(text, f"latest {model}")
         assert float(work_ratio) >= 1.0 and 1 <= int(rank) <= 6 and 0 <= int(pruned) <= 5
+
+
+def test_pruner_windows_compares_each_pruner_with_the_unpruned_run(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_bench(
+        "pruner_windows.py", *("--windows", "latest", "--days", "20", "--trials", "6", "--out", str(out))
+    )
+    text = section(out, "Pruners in real runs (latest; 20 days, 6 trials)")
+    for pruner in ("percentile", "successive_halving"):
+        speedup, cv, holdout = table_row(text, pruner)
+        assert re.match(rf"{NUMBER}x \(", speedup) and re.match(rf"{NUMBER} / {NUMBER}$", cv)
+        assert re.match(rf"{NUMBER} / {NUMBER}$", holdout)
+    _, pruned, cv, holdout = table_row(text, "latest | unpruned")
+    assert pruned == "0/0/0" and cv.count("(+0.0000)") == 3 and holdout.endswith("(+0.0000)")
