@@ -61,6 +61,10 @@ ALTERNATIVES: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
 }
 
 
+def window_files(windows: list[str]) -> str:
+    return ", ".join(f"{window} ({WINDOWS[window]})" for window in windows)
+
+
 def configured_label(settings: Settings) -> str:
     tuning = settings.tuning
     if tuning.pruner == "successive_halving":
@@ -212,7 +216,7 @@ def main() -> None:
     }
     body = (
         f"Studies: {args.trials} unpruned trials per model on the last {args.days} days of "
-        f"{', '.join(f'{w} ({WINDOWS[w]})' for w in args.windows)}; the percentile and median "
+        f"{window_files(args.windows)}; the percentile and median "
         "alternatives start after 5 trials.\n\n"
         f"{replay_table(replays)}\n\nPer study, {configured}:\n\n{detail_table(replays[configured])}\n"
     )

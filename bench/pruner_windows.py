@@ -17,23 +17,25 @@ import argparse
 import logging
 import statistics
 from pathlib import Path
+from typing import get_args
 
 from bench_report import publish
 from measured_run import DATA_DIR, RetrainMeasurement, measured_retrain
-from pruner_replay import WINDOWS
+from pruner_replay import WINDOWS, window_files
+
+from retrain.settings import PrunerName, load_settings
 
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-PRUNERS = ("percentile", "successive_halving")
+PRUNERS: tuple[str, ...] = get_args(PrunerName)
 UNPRUNED = "unpruned"
 
 
 def run(window: str, pruner: str, days: int, trials: int) -> RetrainMeasurement:
-    tuning: dict[str, object] = {"n_trials": trials}
-    overrides: dict[str, dict[str, object]] = {"tuning": tuning}
-    if pruner == UNPRUNED:
-        overrides["training"] = {"pruning": False}
-    else:
-        tuning["pruner"] = pruner
+    overrides: dict[str, dict[str, object]] = (
+        {"tuning": {"n_trials": trials}, "training": {"pruning": False}}
+        if pruner == UNPRUNED
+        else {"tuning": {"n_trials": trials, "pruner": pruner}}
+    )
     return measured_retrain(DATA_DIR / WINDOWS[window], days, overrides, dry_run=True)
 
 
@@ -41,8 +43,7 @@ def _cv_changes(run: RetrainMeasurement, unpruned: RetrainMeasurement) -> list[f
     return [run.models[m].cv_macro_f1 - unpruned.models[m].cv_macro_f1 for m in unpruned.models]
 
 
-def runs_table(results: dict[str, dict[str, RetrainMeasurement]]) -> str:
-    models = list(next(iter(next(iter(results.values())).values())).models)
+def runs_table(results: dict[str, dict[str, RetrainMeasurement]], models: list[str]) -> str:
     lines = [
         f"| window | pruner | wall s | trials pruned ({', '.join(models)}) | best CV macro-F1 (change) "
         "| holdout macro-F1, ensemble (change) |",
@@ -102,9 +103,9 @@ def main() -> None:
             print(f"{window} {pruner}: {results[window][pruner].wall_s:.0f} s", flush=True)
     body = (
         f"Data: the last {args.days} days of "
-        f"{', '.join(f'{w} ({WINDOWS[w]})' for w in args.windows)}; {args.trials} trials per model; "
+        f"{window_files(args.windows)}; {args.trials} trials per model; "
         "changes are against the unpruned run of the same window.\n\n"
-        f"{summary_table(results, args.pruners)}\n\n{runs_table(results)}\n"
+        f"{summary_table(results, args.pruners)}\n\n{runs_table(results, load_settings().training.models)}\n"
     )
     title = f"Pruners in real runs ({', '.join(args.windows)}; {args.days} days, {args.trials} trials)"
     publish(args.out, title, "bench/pruner_windows.py", body)

@@ -33,6 +33,9 @@ STAGES = {
     "features + labels": "features_labels",
     "training": "training",
 }
+LINEAR_STAGES = {"fetch_validate", "features_labels"}
+"""Stages whose time is a fixed part plus a part per candle; training is not: its boosting rounds
+grow with the data, so splitting off a fixed part would mean nothing."""
 
 
 def per_10k(run: RetrainMeasurement, stage: str) -> float:
@@ -57,8 +60,9 @@ def scale_table(results: dict[int, list[RetrainMeasurement]]) -> str:
     header = ["stage", *(f"{days} days" for days in results), "largest / smallest", "within 25%"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, stage in STAGES.items():
-        medians = [statistics.median(per_10k(r, stage) for r in runs) for runs in results.values()]
-        cells = [median_and_spread([per_10k(r, stage) for r in runs]) for runs in results.values()]
+        values = [[per_10k(r, stage) for r in runs] for runs in results.values()]
+        medians = [statistics.median(v) for v in values]
+        cells = [median_and_spread(v) for v in values]
         spread = max(medians) / min(medians)
         ok = spread <= 1 + SPREAD_TARGET
         lines.append(
@@ -66,7 +70,7 @@ def scale_table(results: dict[int, list[RetrainMeasurement]]) -> str:
             + " | ".join(cells)
             + f" | {spread:.2f} | {'yes' if ok else '**no**'} |"
         )
-        if stage != "training":  # training grows faster than linearly (rounds): no fixed part to split off
+        if stage in LINEAR_STAGES:
             lines.append(fixed_part_row(label, stage, results))
     for model in next(iter(results.values()))[0].models:
         cells = [

@@ -18,11 +18,12 @@ import argparse
 import logging
 import statistics
 from pathlib import Path
+from typing import get_args
 
 from bench_report import median_and_spread, publish
 from measured_run import LATEST_BTC, RetrainMeasurement, measured_retrain
 
-from retrain.settings import load_settings
+from retrain.settings import PrunerName, load_settings
 
 SPEEDUP_TARGET = 2.0
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -75,7 +76,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--pruner",
-        choices=["percentile", "successive_halving"],
+        choices=get_args(PrunerName),
         help="the normal run's (default: configured)",
     )
     parser.add_argument("--csv", type=Path, default=LATEST_BTC)

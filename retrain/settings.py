@@ -26,6 +26,7 @@ DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
 CONFIG_DIR_ENV = "RETRAIN_CONFIG_DIR"
 
 ModelName = Literal["lightgbm", "xgboost", "random_forest"]
+PrunerName = Literal["percentile", "successive_halving"]
 SourceKind = Literal["exchange", "csv", "demo"]
 
 
@@ -108,7 +109,7 @@ class TuningSettings(_Section):
     timeout_s: float = Field(1800.0, gt=0, description="per-model wall-clock budget for the study")
     storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
     warm_start: bool = True
-    pruner: Literal["percentile", "successive_halving"] = "percentile"
+    pruner: PrunerName = "percentile"
     pruner_min_folds: int = Field(2, ge=1, description="folds every trial scores before it may be pruned")
     pruner_reduction_factor: int = Field(
         3, ge=2, description="successive halving: a trial goes on while in the top 1/factor at each rung"

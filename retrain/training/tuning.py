@@ -3,8 +3,8 @@
 The objective is the macro-F1 averaged over the CV folds. After each fold the running mean is
 reported, so the pruner can stop a trial that trails the others on the same folds: by default the
 median pruner from the second fold on; successive halving (`tuning.pruner`) saves more work but lost
-CV on one of three windows (bench/README.md, bench/pruner_replay.py). Pruned and failed trials count toward `n_trials`. The out-of-fold
-probabilities of the best trial are kept for the ensemble weights.
+CV on one of three windows (bench/pruner_windows.py). Pruned and failed trials count toward
+`n_trials`. The out-of-fold probabilities of the best trial are kept for the ensemble weights.
 """
 
 from __future__ import annotations
