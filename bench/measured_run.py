@@ -8,7 +8,6 @@ stages run back to back, so each starts where the one before ended.
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 import threading
 import time
@@ -19,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import psutil
 
 from retrain.pipeline import run_pipeline
-from retrain.run_dir import RunDir, read_json
+from retrain.run_dir import RunDir
 from retrain.settings import load_settings
-from retrain.stages import load_evaluation
 from retrain.training.result import TrainedModel
 from retrain.training.threads import available_cores
 
@@ -135,10 +132,13 @@ def measured_retrain(
     *,
     dry_run: bool = False,
     keep_store: Path | None = None,
+    sequential_reference: bool = False,
 ) -> RetrainMeasurement:
     """Retrain on the last `days` days of `csv_path` into a fresh model store, measured.
 
     The store is temporary unless `keep_store` names an empty or missing directory to keep it in.
+    `sequential_reference` runs the studies one after another and rebuilds every fold's datasets in
+    every trial (add `tuning.pruner: none` to the overrides for the whole reference).
     """
     if keep_store is not None and keep_store.exists() and any(keep_store.iterdir()):
         raise SystemExit(f"--keep-store {keep_store} is not empty: the retrain needs a fresh store")
@@ -147,22 +147,25 @@ def measured_retrain(
             **{
                 **(overrides or {}),
                 "data": {"source": "csv", "csv_path": str(csv_path), "days": days},
-                "paths": {"models_dir": models_dir, "runs_dir": f"{models_dir}/runs"},
+                "paths": {"models_dir": models_dir},
             }
         )
         cores = available_cores(settings.training.cores)
         with ResourceSampler() as sampler:
             started = time.perf_counter()
-            publication = run_pipeline(settings, dry_run=dry_run)
+            publication = run_pipeline(
+                settings,
+                dry_run=dry_run,
+                parallel_studies=not sequential_reference,
+                reuse_fold_datasets=not sequential_reference,
+            )
             wall = time.perf_counter() - started
-        run = RunDir(next(Path(models_dir, "runs").iterdir()))
-        durations = read_json(run.durations)
-        trained: dict[str, TrainedModel] = {
-            m: pickle.loads(run.trained(m).read_bytes()) for m in settings.training.models
-        }
-        evaluation = load_evaluation(run)
-        candles = pd.read_parquet(run.candles, columns=["close"])
-        model_mb = run.ensemble.stat().st_size / 1e6
+        run = RunDir(Path(publication.run_dir))
+        durations = run.durations()
+        trained: dict[str, TrainedModel] = run.read_trained(list(settings.training.models))
+        evaluation = run.read_evaluation()
+        candles = run.read_candles()
+        model_mb = len(run.ensemble_bytes()) / 1e6
 
     stage_s = {stage: float(durations.get(stage, 0.0)) for stage in STAGES}
     stage_cpu, at = {}, started

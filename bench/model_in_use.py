@@ -75,7 +75,7 @@ def train_demo_model(models_dir: Path, trials: int | None, days: int) -> None:
     """Train and promote one model on demo candles with the production configuration into `models_dir`."""
     overrides: dict[str, dict[str, Any]] = {
         "data": {"source": "demo", "days": days},
-        "paths": {"models_dir": str(models_dir), "runs_dir": str(models_dir / "runs")},
+        "paths": {"models_dir": str(models_dir)},
         "gate": OPEN_GATE,
     }
     if trials is not None:

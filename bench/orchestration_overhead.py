@@ -131,7 +131,7 @@ def run_variant(variant: str, candles: Path, days: int, trials: int, models_dir:
     settings = load_settings(
         data={"source": "csv", "csv_path": str(candles), "days": days},
         tuning={"n_trials": trials},
-        paths={"models_dir": str(models_dir), "runs_dir": str(models_dir / "runs")},
+        paths={"models_dir": str(models_dir)},
     )
     started = time.perf_counter()
     run_pipeline(settings, dry_run=True)

@@ -1,7 +1,7 @@
 """Which pruner: candidate pruners replayed on unpruned studies, for the work they save and the CV they lose.
 
 First (`--record`, or when a window's studies are missing) each window's three studies run unpruned:
-a dry-run retrain with `training.pruning=false` and the studies kept in a SQLite file per window
+a dry-run retrain with `tuning.pruner=none` and the studies kept in a SQLite file per window
 under `--studies`. Every trial then has all its fold scores and best rounds. Each candidate pruner
 is replayed on those trials in their order: trial by trial it is fed the running CV mean after each
 fold, exactly as `retrain.training.tuning` feeds it, and the trial stops where the pruner says so.
@@ -100,8 +100,7 @@ def record(window: str, days: int, trials: int, studies: Path) -> Path:
     if db.exists():
         db.unlink()
     overrides = {
-        "training": {"pruning": False},
-        "tuning": {"n_trials": trials, "storage": f"sqlite:///{db}"},
+        "tuning": {"n_trials": trials, "storage": f"sqlite:///{db}", "pruner": "none"},
     }
     measured_retrain(DATA_DIR / WINDOWS[window], days, overrides, dry_run=True)
     return db
@@ -202,7 +201,7 @@ def main() -> None:
     args.studies.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
     configured = configured_label(settings)
-    candidates = {configured: lambda: make_pruner(settings), **ALTERNATIVES}
+    candidates = {configured: lambda: make_pruner(settings.tuning), **ALTERNATIVES}
     studies: dict[str, list[RecordedTrial]] = {}
     for window in args.windows:
         db = args.studies / f"{window}-{args.days}d-{args.trials}t.db"

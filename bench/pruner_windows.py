@@ -2,7 +2,7 @@
 
 `pruner_replay.py` replays pruners on the trials of an unpruned study, but in a real pruned study TPE
 learns from the pruned trials and proposes others. This runs the dry-run retrain itself for every
-window: once unpruned (`training.pruning=false`) and once per `--pruners` setting of
+window: once unpruned (`tuning.pruner=none`) and once per `--pruners` setting of
 `tuning.pruner`, with the same seeds, trials and candles. Reported per run: the wall time, the
 trials pruned, each model's best CV macro-F1 and the ensemble's holdout macro-F1, with their change
 from the unpruned run; then per pruner the mean and worst change over every (window, model) study.
@@ -32,7 +32,7 @@ UNPRUNED = "unpruned"
 
 def run(window: str, pruner: str, days: int, trials: int) -> RetrainMeasurement:
     overrides: dict[str, dict[str, object]] = (
-        {"tuning": {"n_trials": trials}, "training": {"pruning": False}}
+        {"tuning": {"n_trials": trials, "pruner": "none"}}
         if pruner == UNPRUNED
         else {"tuning": {"n_trials": trials, "pruner": pruner}}
     )

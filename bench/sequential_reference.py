@@ -1,7 +1,7 @@
 """The normal retrain against its sequential reference, alternated in one run: speed ratio and holdout F1.
 
-The reference is the same pipeline with three config switches off (`training.parallel`,
-`training.pruning`, `training.reuse_fold_datasets`): the studies run one after another with all cores
+The reference is the same pipeline with three switches off (studies in parallel, `tuning.pruner: none`,
+fold datasets reused across trials): the studies run one after another with all cores
 each, every trial scores all folds, and every trial rebuilds its folds' SMOTE output and datasets.
 Both run the same number of trials with the same seeds on the same candles (dry runs: nothing is
 stored). Rounds alternate which configuration goes first, so drift in the machine's speed hits both.
@@ -27,7 +27,7 @@ from retrain.settings import PrunerName, load_settings
 
 SPEEDUP_TARGET = 2.0
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-SEQUENTIAL = {"parallel": False, "pruning": False, "reuse_fold_datasets": False}
+SEQUENTIAL = "studies one after another, tuning.pruner=none, fold datasets rebuilt in every trial"
 
 
 def compare(normal: list[RetrainMeasurement], sequential: list[RetrainMeasurement]) -> str:
@@ -86,20 +86,28 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     configs = {
         "normal": {"tuning": {"n_trials": args.trials, **({"pruner": args.pruner} if args.pruner else {})}},
-        "sequential": {"tuning": {"n_trials": args.trials}, "training": SEQUENTIAL},
+        "sequential": {"tuning": {"n_trials": args.trials, "pruner": "none"}},
     }
     results: dict[str, list[RetrainMeasurement]] = {"normal": [], "sequential": []}
     for round_number in range(args.rounds):
         order = ["normal", "sequential"] if round_number % 2 == 0 else ["sequential", "normal"]
         for name in order:
-            results[name].append(measured_retrain(args.csv, args.days, configs[name], dry_run=True))
+            results[name].append(
+                measured_retrain(
+                    args.csv,
+                    args.days,
+                    configs[name],
+                    dry_run=True,
+                    sequential_reference=name == "sequential",
+                )
+            )
             print(f"round {round_number + 1} {name}: {results[name][-1].wall_s:.0f} s", flush=True)
     first = results["normal"][0]
     body = (
         f"Data: {args.csv.name}, last {args.days} days ({first.window}); {args.trials} trials per model "
         f"in both; {args.rounds} rounds, alternating which goes first. Normal pruner: "
         f"{args.pruner or load_settings().tuning.pruner}. Reference switches: "
-        f"{', '.join(f'training.{key}={value}' for key, value in SEQUENTIAL.items())}.\n\n"
+        f"{SEQUENTIAL}.\n\n"
         f"{compare(results['normal'], results['sequential'])}\n"
     )
     pruner = f", {args.pruner.replace('_', ' ')} pruner" if args.pruner else ""

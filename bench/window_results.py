@@ -23,7 +23,6 @@ from bench_report import machine_summary, write_section
 from retrain.pipeline import run_pipeline
 from retrain.run_dir import RunDir
 from retrain.settings import load_settings
-from retrain.stages import load_evaluation
 from retrain.training.threads import available_cores
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -49,17 +48,16 @@ def run_window(name: str, path: Path, trials: int | None, days: int) -> dict[str
     with tempfile.TemporaryDirectory(prefix=f"retrain-{name}-") as models_dir:
         overrides = {
             "data": {"source": "csv", "csv_path": str(path), "days": days},
-            "paths": {"models_dir": models_dir, "runs_dir": f"{models_dir}/runs"},
+            "paths": {"models_dir": models_dir},
         }
         if trials is not None:
             overrides["tuning"] = {"n_trials": trials}
         settings = load_settings(**overrides)
         started, cpu_started = time.perf_counter(), time.process_time()
-        run_pipeline(settings, dry_run=True)
+        outcome = run_pipeline(settings, dry_run=True)
         seconds = time.perf_counter() - started
         cpu_share = (time.process_time() - cpu_started) / (seconds * available_cores(settings.training.cores))
-        run = RunDir(next(Path(models_dir, "runs").iterdir()))
-        evaluation = load_evaluation(run)
+        evaluation = RunDir(Path(outcome.run_dir)).read_evaluation()
     scores = {n: e.scores.macro_f1 for n, e in {**evaluation.models, **evaluation.baselines}.items()}
     return {
         "window": name + (" (evaluation only)" if name in EVALUATION_ONLY else ""),

@@ -1,8 +1,8 @@
 """What deserves an alert, how loud, and the message an operator reads on a phone.
 
-Prefect-free on purpose: the flow decides *when* to ask (gate rejection, promotion, rollback, failure,
-champion re-scored), this module decides *whether* to alert and *what* to say, and `tasks.alerts`
-delivers. Constructors take plain values so they do not depend on the gate or evaluation objects.
+Prefect-free on purpose: `alerts_for_run` decides which alerts a finished retrain deserves (the flow
+only delivers them, through `tasks.alerts`), and each constructor says *what* to tell, from plain
+values, so the rollback command and the failure hook can use them too.
 Messages use only the markdown that Slack, Discord and plain webhooks all render: lines, `-` bullets
 and `code`.
 """
@@ -18,9 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retrain.errors import AlertError
-
-CHAMPION_REGRESSION_CHECK = "no_regression_vs_champion"
-"""The `retrain.gate` check that fails when the challenger is worse than the champion on fresh data."""
+from retrain.gate import CHAMPION_REGRESSION_CHECK, GateDecision
+from retrain.handoffs import EvaluationSummary, Publication
 
 AlertKind = Literal[
     "challenger_rejected_regression",
@@ -73,6 +72,35 @@ class Alert(BaseModel):
         if self.version is None and self.flow_run_id is None:
             raise ValueError("an alert must name the model version or the flow run it is about")
         return self
+
+
+def alerts_for_run(
+    evaluation: EvaluationSummary,
+    decision: GateDecision,
+    publication: Publication,
+    *,
+    degradation_tolerance: float,
+    run_label: str,
+) -> list[Alert]:
+    """Every alert a finished retrain deserves: the champion's degradation on fresh data, then the
+    promotion (info) or why the challenger was kept out. `run_label` names an unstored challenger."""
+    alerts: list[Alert] = []
+    champion = evaluation.champion
+    fresh = evaluation.champion_macro_f1
+    if fresh is not None and champion.recorded_macro_f1 is not None and champion.version is not None:
+        degraded = champion_degradation_alert(
+            champion.recorded_macro_f1, fresh, degradation_tolerance, champion.version
+        )
+        if degraded is not None:
+            alerts.append(degraded)
+    version = publication.version or f"dry-run-{run_label}"
+    if publication.status == "promoted":
+        alerts.append(
+            promotion_alert(version, publication.previous_version, evaluation.ensemble_macro_f1, fresh)
+        )
+    elif decision.failed:
+        alerts.append(rejection_alert([check.model_dump(mode="json") for check in decision.failed], version))
+    return alerts
 
 
 def champion_degradation_alert(

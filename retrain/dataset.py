@@ -7,20 +7,22 @@ schema metadata, so a file can never be read back with the wrong horizon or feat
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
 from retrain.errors import DatasetError
 from retrain.features import FeatureManager
+from retrain.files import write_atomically
 from retrain.labels import CLASSES, forward_return, make_labels
 from retrain.settings import LabelSettings
 
@@ -37,6 +39,33 @@ def _first_difference(columns: list[str], names: list[str]) -> str:
         if column != name:
             return f"position {position}: column {column!r}, expected {name!r}"
     return f"position {min(len(columns), len(names))}: one list ends there"
+
+
+class DatasetSummary(BaseModel):
+    """The dataset stage's hand-off: rows, span, class balance and the label and feature definitions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: int
+    start: datetime | None
+    end: datetime | None
+    class_distribution: dict[str, int]
+    horizon: int
+    threshold: float
+    feature_count: int
+    feature_hash: str
+
+    def sentence(self) -> str:
+        classes = ", ".join(f"{count} {name}" for name, count in self.class_distribution.items())
+        span = (
+            f"{self.start:%Y-%m-%d %H:%M} .. {self.end:%Y-%m-%d %H:%M} UTC"
+            if self.start and self.end
+            else "empty"
+        )
+        return (
+            f"{self.rows} labelled rows ({span}): {classes}; {self.feature_count} features, label horizon "
+            f"{self.horizon} candles at +-{self.threshold:.2%}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,19 +98,19 @@ class Dataset:
         counts = np.bincount(self.y.to_numpy(), minlength=len(CLASSES))
         return {name: int(counts[code]) for code, name in enumerate(CLASSES)}
 
-    def describe(self) -> dict[str, Any]:
-        """JSON-serialisable summary for logs, reports and model metadata."""
+    def summary(self) -> DatasetSummary:
+        """What the dataset holds, for logs, reports and model metadata."""
         index = self.X.index
-        return {
-            "rows": len(self),
-            "start": index[0].isoformat() if len(index) else None,
-            "end": index[-1].isoformat() if len(index) else None,
-            "class_distribution": self.class_distribution(),
-            "horizon": self.horizon,
-            "threshold": self.threshold,
-            "feature_count": len(self.feature_names),
-            "feature_hash": self.definition_hash,
-        }
+        return DatasetSummary(
+            rows=len(self),
+            start=index[0].to_pydatetime() if len(index) else None,
+            end=index[-1].to_pydatetime() if len(index) else None,
+            class_distribution=self.class_distribution(),
+            horizon=self.horizon,
+            threshold=self.threshold,
+            feature_count=len(self.feature_names),
+            feature_hash=self.definition_hash,
+        )
 
     def save(self, path: Path | str) -> Path:
         """Write one Parquet file atomically (a reader never sees half a file); returns the path."""
@@ -101,11 +130,9 @@ class Dataset:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _METADATA_KEY: json.dumps(metadata).encode()}
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        pq.write_table(table, partial)
-        os.replace(partial, path)
-        return path
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return write_atomically(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path | str) -> Dataset:

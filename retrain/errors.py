@@ -19,6 +19,11 @@ class ExchangeError(DataSourceError):
     """The exchange answered with an error or could not be reached after all retries."""
 
 
+class TransientExchangeError(ExchangeError):
+    """The exchange timed out, was unreachable or overloaded (HTTP 5xx, 429) through every retry, or has
+    not published a past day yet: the same request may well succeed later."""
+
+
 class CandleValidationError(RetrainError):
     """Candles failed validation; `report` lists every problem found."""
 
@@ -81,6 +86,10 @@ class DatasetError(RetrainError):
 
 class ProductionChangedError(PromotionError):
     """Production changed between the challenger's evaluation and its promotion; nothing was promoted."""
+
+
+class BacktestError(RetrainError):
+    """A backtest cannot run as asked (span outside the data, no cache to replay, a store that moved)."""
 
 
 class BenchmarkError(RetrainError):

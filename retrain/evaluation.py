@@ -33,14 +33,15 @@ from sklearn.metrics import (
 from retrain.data.candles import CANDLE_INTERVAL
 from retrain.ensemble import ProductionEnsemble
 from retrain.errors import EnsembleError, InvalidInputError, RetrainError
-from retrain.labels import CLASSES, HOLD
+from retrain.labels import CLASSES, CODES, HOLD
+from retrain.metrics import macro_f1
 from retrain.trading import TradingSummary, trading_readout
 
 logger = logging.getLogger(__name__)
 
 ENSEMBLE = "ensemble"
 CHAMPION = "champion"
-_CODES = list(range(len(CLASSES)))
+_CODES = list(CODES)
 _ROW_SUM_TOLERANCE = 1e-5  # float32 probabilities sum to 1 within ~1e-7
 
 
@@ -130,7 +131,7 @@ def score_predictions(
         for i, name in enumerate(CLASSES)
     }
     return ClassificationScores(
-        macro_f1=f1_score(y_true, y_pred, labels=_CODES, average="macro", zero_division=0),
+        macro_f1=macro_f1(y_true, y_pred),
         weighted_f1=f1_score(y_true, y_pred, labels=_CODES, average="weighted", zero_division=0),
         accuracy=accuracy_score(y_true, y_pred),
         log_loss=None if proba is None else _log_loss(y_true, proba),

@@ -32,42 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain.data.candles import CANDLE_INTERVAL, VALUE_COLUMNS
-from retrain.errors import CandleValidationError, ConfigError, DatasetError
+from retrain.data.candles import CANDLE_INTERVAL, to_full_grid
+from retrain.errors import ConfigError, DatasetError
 
 logger = logging.getLogger(__name__)
 
 FEATURE_SET_VERSION = "1"
 """Bump whenever a feature's computation changes without a parameter changing."""
-
-
-def to_full_grid(candles: pd.DataFrame) -> pd.DataFrame:
-    """Check a validated candle table and reindex it to every 15-minute slot from first to last.
-
-    Missing candles become all-NaN rows, so positional shifts and windows mean *time*, not rows.
-    """
-    index = candles.index
-    if not isinstance(index, pd.DatetimeIndex) or index.tz is None or str(index.tz) != "UTC":
-        raise CandleValidationError(
-            f"expected a validated candle table indexed by UTC timestamps, got index {index.dtype}; "
-            "validate the candles first (retrain.data.validation) or set_index('timestamp')"
-        )
-    missing = [column for column in VALUE_COLUMNS if column not in candles.columns]
-    if missing:
-        raise CandleValidationError(f"candle table lacks columns {missing}; expected {list(VALUE_COLUMNS)}")
-    if not (index.is_monotonic_increasing and index.is_unique):
-        raise CandleValidationError("candle timestamps must be sorted and unique; validate the candles first")
-    off_grid = index[index != index.floor(CANDLE_INTERVAL)]
-    if len(off_grid):
-        raise CandleValidationError(f"candle at {off_grid[0]} is not on the 15-minute grid")
-    values = candles[list(VALUE_COLUMNS)].to_numpy(dtype=np.float64)
-    bad_rows = ~np.isfinite(values).all(axis=1)
-    if bad_rows.any():
-        raise CandleValidationError(f"candle at {index[bad_rows.argmax()]} holds a NaN or infinite value")
-    if len(index) == 0:
-        return candles[list(VALUE_COLUMNS)].astype(np.float64)
-    grid = pd.date_range(index[0], index[-1], freq=CANDLE_INTERVAL, unit=index.unit, name="timestamp")
-    return candles[list(VALUE_COLUMNS)].astype(np.float64).reindex(grid)
 
 
 @dataclass(frozen=True)

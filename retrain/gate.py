@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from retrain.alerts import CHAMPION_REGRESSION_CHECK
-from retrain.evaluation import EvaluationResult
+from retrain.evaluation import ENSEMBLE, EvaluationResult
 from retrain.settings import GateSettings
 
-ENSEMBLE = "ensemble"
+CHAMPION_REGRESSION_CHECK = "no_regression_vs_champion"
+"""The check that fails when the challenger is worse than the champion on fresh data."""
 
 
 class GateCheck(BaseModel):

@@ -14,12 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from retrain.data.candles import to_full_grid
 from retrain.errors import ConfigError
-from retrain.features import to_full_grid
 
 CLASSES: tuple[str, ...] = ("SELL", "HOLD", "BUY")
 """Class names; a label's integer code is its position here."""
 SELL, HOLD, BUY = 0, 1, 2
+CODES: tuple[int, ...] = tuple(range(len(CLASSES)))
+"""Class codes (SELL, HOLD, BUY = 0, 1, 2): the column order of every `predict_proba`."""
 
 
 def forward_return(candles: pd.DataFrame, horizon: int) -> pd.Series:

@@ -15,10 +15,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.preprocessing import KBinsDiscretizer
 
 from retrain.errors import FeatureMismatchError
-from retrain.labels import CLASSES
+from retrain.labels import CODES
 
-CODES: tuple[int, ...] = tuple(range(len(CLASSES)))
-"""Class codes (SELL, HOLD, BUY = 0, 1, 2): the column order of every `predict_proba`."""
 N_CLASSES = len(CODES)
 
 

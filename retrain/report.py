@@ -7,6 +7,7 @@ holdout, every gate check with its verdict, and where the time went.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from retrain.data.validation import DataQualityReport
+from retrain.dataset import DatasetSummary
 from retrain.evaluation import EvaluationResult
+from retrain.files import write_atomically
 from retrain.gate import GateDecision
 from retrain.labels import CLASSES
+from retrain.run_dir import RunDir
 from retrain.training.result import StudySummary, TrialRecord
 
 TOP_FEATURES = 20
@@ -85,7 +89,7 @@ def run_report_markdown(
     outcome: str,
     source: Mapping[str, Any],
     quality: DataQualityReport,
-    dataset: Mapping[str, Any],
+    dataset: DatasetSummary,
     evaluation: EvaluationResult,
     decision: GateDecision,
     studies: Mapping[str, StudySummary],
@@ -100,7 +104,7 @@ def run_report_markdown(
         else ""
     )
     source_line = ", ".join(f"{key}: {value}" for key, value in source.items())
-    classes = ", ".join(f"{name} {count}" for name, count in dataset.get("class_distribution", {}).items())
+    classes = ", ".join(f"{name} {count}" for name, count in dataset.class_distribution.items())
     return "\n".join(
         [
             f"# {title}",
@@ -109,8 +113,8 @@ def run_report_markdown(
             "",
             "## Data",
             f"Source: {source_line}.  ",
-            f"Labelled rows: {dataset.get('rows')} ({dataset.get('start')} .. {dataset.get('end')}; {classes}); "
-            f"label horizon {dataset.get('horizon')} candles, threshold {dataset.get('threshold')}.",
+            f"Labelled rows: {dataset.rows} ({dataset.start} .. {dataset.end}; {classes}); "
+            f"label horizon {dataset.horizon} candles, threshold {dataset.threshold}.",
             "",
             quality.to_markdown(),
             "",
@@ -128,6 +132,43 @@ def run_report_markdown(
             "",
         ]
     )
+
+
+def write_report(run: RunDir, models: list[str], *, title: str, outcome: str) -> str:
+    """The run's report.md and its four plots in the run's report folder; returns the markdown."""
+    dataset = run.read_dataset()
+    trained = run.read_trained(models)
+    evaluation = run.read_evaluation()
+    weights = run.read_weights()
+    curves = {
+        name: evaluation.equity_curves[name]
+        for name in (*evaluation.models, "champion")
+        if name in evaluation.equity_curves
+    }
+    folder = run.report_dir
+    plot_confusion_matrices(evaluation, folder / "confusion_matrices.png")
+    plot_feature_importance(
+        {m: t.member.feature_importance() for m, t in trained.items()},
+        dataset.feature_names,
+        folder / "feature_importance.png",
+    )
+    plot_equity_curves(curves, folder / "equity_curve.png")
+    plot_optuna_history({m: t.history for m, t in trained.items()}, folder / "optuna_history.png")
+    markdown = run_report_markdown(
+        title=title,
+        outcome=outcome,
+        source=run.read_source().description,
+        quality=run.read_quality(),
+        dataset=dataset.summary(),
+        evaluation=evaluation,
+        decision=run.read_decision(),
+        studies={m: t.study for m, t in trained.items()},
+        cv_macro_f1={m: t.cv_macro_f1 for m, t in trained.items()},
+        weights=weights.weights,
+        durations=run.durations(),
+    )
+    run.write_report(markdown)
+    return markdown
 
 
 def plot_confusion_matrices(evaluation: EvaluationResult, path: Path) -> Path:
@@ -196,7 +237,7 @@ def plot_optuna_history(histories: Mapping[str, Sequence[TrialRecord]], path: Pa
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return write_atomically(path, buffer.getvalue())

@@ -26,7 +26,7 @@ DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
 CONFIG_DIR_ENV = "RETRAIN_CONFIG_DIR"
 
 ModelName = Literal["lightgbm", "xgboost", "random_forest"]
-PrunerName = Literal["percentile", "successive_halving"]
+PrunerName = Literal["none", "percentile", "successive_halving"]
 SourceKind = Literal["exchange", "csv", "demo"]
 
 
@@ -66,7 +66,14 @@ class DataSettings(_Section):
 
 class PathSettings(_Section):
     models_dir: Path = Path("models")
-    runs_dir: Path = Path("models/runs")
+    runs_dir: Path | None = Field(
+        None, description="where runs keep their intermediate files; default <models_dir>/runs"
+    )
+
+    @property
+    def runs(self) -> Path:
+        """The run directories' parent: `runs_dir`, else beside the models however `models_dir` was set."""
+        return self.runs_dir if self.runs_dir is not None else self.models_dir / "runs"
 
 
 class LabelSettings(_Section):
@@ -109,7 +116,7 @@ class TuningSettings(_Section):
     timeout_s: float = Field(1800.0, gt=0, description="per-model wall-clock budget for the study")
     storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
     warm_start: bool = True
-    pruner: PrunerName = "percentile"
+    pruner: PrunerName = Field("percentile", description="none: every trial scores every fold")
     pruner_min_folds: int = Field(2, ge=1, description="folds every trial scores before it may be pruned")
     pruner_reduction_factor: int = Field(
         3, ge=2, description="successive halving: a trial goes on while in the top 1/factor at each rung"
@@ -147,9 +154,6 @@ class TrainingSettings(_Section):
     early_stopping_rounds: int = Field(20, ge=1)
     max_boost_rounds: int = Field(1000, ge=10)
     smote: SmoteSettings = SmoteSettings()
-    parallel: bool = Field(True, description="tune the models at the same time")
-    pruning: bool = Field(True, description="prune unpromising trials fold by fold")
-    reuse_fold_datasets: bool = Field(True, description="build per-fold datasets once, reuse across trials")
     cores: int | None = Field(None, ge=1, description="cores to use; default = all the machine has")
 
 
@@ -176,6 +180,11 @@ class GateSettings(_Section):
     min_margin_over_baselines: float = Field(0.02, ge=-1, le=1)
     max_regression_vs_champion: float = Field(0.01, ge=0, le=1)
     min_class_support: int = Field(20, ge=0)
+
+
+def purge_gap(split: SplitSettings, labels: LabelSettings) -> int:
+    """Rows purged between train and test: at least the label horizon."""
+    return max(split.gap or 0, labels.horizon)
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -238,8 +247,7 @@ class Settings(BaseSettings):
 
     @property
     def purge_gap(self) -> int:
-        """Rows purged between train and test: at least the label horizon."""
-        return max(self.split.gap or 0, self.labels.horizon)
+        return purge_gap(self.split, self.labels)
 
     def config_hash(self) -> str:
         """SHA-256 of the effective configuration, recorded in model metadata."""

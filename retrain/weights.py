@@ -21,15 +21,14 @@ import logging
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import f1_score
 
 from retrain.errors import TrainingError
 from retrain.labels import CLASSES
+from retrain.metrics import macro_f1
 
 logger = logging.getLogger(__name__)
 
 _TIE_TOLERANCE = 1e-9
-_CODES = list(range(len(CLASSES)))
 
 
 class WeightFit(BaseModel):
@@ -113,4 +112,4 @@ def _stack(oof_proba: dict[str, np.ndarray], y_true: np.ndarray) -> np.ndarray:
 
 def _blend_macro_f1(stacked: np.ndarray, weights: np.ndarray, y_true: np.ndarray) -> float:
     predicted = np.tensordot(weights, stacked, axes=1).argmax(axis=1)
-    return float(f1_score(y_true, predicted, labels=_CODES, average="macro", zero_division=0))
+    return macro_f1(y_true, predicted)

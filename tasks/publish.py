@@ -9,11 +9,11 @@ from prefect.tasks import exponential_backoff
 
 from retrain import stages
 from retrain.errors import PromotionLockTimeout
+from retrain.handoffs import Publication
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
 
-
-@task(
+publish = task(
     name="promote-or-archive",
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=30),
@@ -22,18 +22,12 @@ from retrain.settings import Settings
     ),
     timeout_seconds=1800,
     cache_policy=NO_CACHE,
-)
-def publish(
-    settings: Settings, run: RunDir, models: list[str], flow_run_id: str | None, dry_run: bool
-) -> stages.Publication:
-    return stages.publish_stage(settings, run, models, flow_run_id=flow_run_id, dry_run=dry_run)
+)(stages.publish_stage)
 
 
 @task(name="report", timeout_seconds=600, cache_policy=NO_CACHE)
-def report(
-    settings: Settings, run: RunDir, models: list[str], title: str, publication: stages.Publication
-) -> str:
+def report(settings: Settings, run: RunDir, models: list[str], title: str, publication: Publication) -> str:
     """The markdown artifact in the Prefect UI, and report.md + plots next to the stored version."""
-    markdown = stages.report_stage(settings, run, models, title=title, publication=publication)
+    markdown = stages.report_stage(settings, run, models, title, publication)
     create_markdown_artifact(markdown=markdown, key="retrain-report", description=title)
     return markdown

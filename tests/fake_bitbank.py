@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from retrain.data.candles import CANDLE_INTERVAL
-from retrain.data.csv_source import parse_timestamps, read_candle_file
+from retrain.data.candles import CANDLE_INTERVAL, parse_timestamps
+from retrain.data.csv_source import read_candle_file
 
 NOT_FOUND_CODE = 10000
 """bitbank's error code for a URL it does not serve; it answers it (HTTP 404) for a day not yet published."""

@@ -23,7 +23,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import Artifact, FlowRun, State, TaskRun
 
-from retrain.data.csv_source import parse_timestamps, read_candle_file
+from retrain.data.candles import parse_timestamps
+from retrain.data.csv_source import read_candle_file
 
 if TYPE_CHECKING:
     from tests.webhook_receiver import WebhookReceiver

@@ -3,9 +3,11 @@ instead of raised, and every alert is an event on the Prefect server that Automa
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -163,3 +165,24 @@ def _wait_for_event(event_id: uuid.UUID) -> ReceivedEvent:
                 return page.events[0]
             time.sleep(0.25)
     pytest.fail(f"event {event_id} not found on the Prefect server within {EVENT_WAIT_S} s")
+
+
+def test_model_rollback_sends_the_rolled_back_alert_to_the_channels(
+    webhook_receiver: WebhookReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store_helpers import promote_new
+    from typer.testing import CliRunner
+
+    from retrain.cli.model import app
+
+    channel = _save_custom_webhook(webhook_receiver)
+    monkeypatch.setenv("RETRAIN_ALERTS__CHANNELS", json.dumps([channel]))
+    first = promote_new(tmp_path)
+    second = promote_new(tmp_path)
+
+    result = CliRunner().invoke(app, ["rollback", "--reason", "live losses", "--models-dir", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    [request] = webhook_receiver.requests
+    assert request.json["title"] == f"[INFO] Rolled back to model {first} (from {second})"
+    assert "live losses" in request.json["text"]

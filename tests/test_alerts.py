@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from retrain.alerts import (
-    CHAMPION_REGRESSION_CHECK,
     Alert,
     Severity,
     champion_degradation_alert,
@@ -18,6 +17,7 @@ from retrain.alerts import (
     rollback_alert,
 )
 from retrain.errors import AlertError
+from retrain.gate import CHAMPION_REGRESSION_CHECK
 
 REGRESSION_CHECK = {
     "name": CHAMPION_REGRESSION_CHECK,
@@ -154,3 +154,72 @@ def test_rollback_alert_is_info_and_names_both_versions_and_the_reason() -> None
 def test_alert_must_name_a_model_version_or_a_flow_run() -> None:
     with pytest.raises(ValidationError, match="must name the model version or the flow run"):
         Alert(kind="run_failed", severity=Severity.CRITICAL, title="t", body="b")
+
+
+def _summary(champion_recorded: float | None, champion_fresh: float | None, ensemble: float = 0.40):
+    from datetime import UTC, datetime
+
+    from retrain.handoffs import ChampionRecord, EvaluationSummary
+
+    version = None if champion_recorded is None else "20260101T000000.000000Z-champion"
+    return EvaluationSummary(
+        holdout_start=datetime(2026, 1, 1, tzinfo=UTC),
+        holdout_end=datetime(2026, 1, 14, tzinfo=UTC),
+        rows=1300,
+        ensemble_macro_f1=ensemble,
+        baselines_macro_f1={"persistence": 0.36},
+        champion_macro_f1=champion_fresh,
+        champion=ChampionRecord(
+            version=version, recorded_macro_f1=champion_recorded, note=None, live_version=version
+        ),
+    )
+
+
+def _decision(passed: bool):
+    from retrain.gate import GateCheck, GateDecision
+
+    check = GateCheck(name="min_macro_f1", value=0.4, threshold=0.35, passed=passed, detail="floor")
+    return GateDecision(promote=passed, checks=[check])
+
+
+def test_alerts_for_a_promoted_run_are_the_promotion_alone_while_the_champion_holds() -> None:
+    from retrain.alerts import alerts_for_run
+    from retrain.handoffs import Publication
+
+    alerts = alerts_for_run(
+        _summary(0.40, 0.38),
+        _decision(True),
+        Publication(version="v2", status="promoted", previous_version="v1"),
+        degradation_tolerance=0.05,
+        run_label="run",
+    )
+    assert [alert.kind for alert in alerts] == ["model_promoted"]
+
+
+def test_alerts_for_a_rejected_run_name_the_degraded_champion_and_the_rejection() -> None:
+    from retrain.alerts import alerts_for_run
+    from retrain.handoffs import Publication
+
+    alerts = alerts_for_run(
+        _summary(0.45, 0.30),
+        _decision(False),
+        Publication(version=None, status="dry-run", previous_version=None),
+        degradation_tolerance=0.05,
+        run_label="20260101-direct",
+    )
+    assert [alert.kind for alert in alerts] == ["champion_degraded", "challenger_rejected"]
+    assert alerts[1].version == "dry-run-20260101-direct"
+
+
+def test_alerts_for_a_first_run_without_champion_skip_the_degradation_check() -> None:
+    from retrain.alerts import alerts_for_run
+    from retrain.handoffs import Publication
+
+    alerts = alerts_for_run(
+        _summary(None, None),
+        _decision(True),
+        Publication(version="v1", status="promoted", previous_version=None),
+        degradation_tolerance=0.05,
+        run_label="run",
+    )
+    assert [alert.kind for alert in alerts] == ["model_promoted"]

@@ -132,7 +132,7 @@ def test_sequential_reference_reports_the_speed_ratio_and_both_holdout_scores(tm
     run_bench("sequential_reference.py", *args, "--out", str(out))
     text = section(out, "Against the sequential reference (30 days, 2 trials, successive halving pruner)")
     assert "Normal pruner: successive_halving." in text
-    assert "training.parallel=False, training.pruning=False, training.reuse_fold_datasets=False" in text
+    assert "studies one after another, tuning.pruner=none, fold datasets rebuilt in every trial" in text
     normal, sequential = table_row(text, "holdout macro-F1, ensemble")
     assert 0 <= float(normal) <= 1 and 0 <= float(sequential) <= 1
     assert re.search(rf"Speed ratio \(reference wall / normal wall, per round\): {NUMBER} \(", text)

@@ -41,7 +41,7 @@ def test_parquet_round_trip_preserves_data_index_and_metadata(dataset: Dataset, 
     assert (loaded.definition_hash, loaded.horizon, loaded.threshold) == (
         dataset.definition_hash, dataset.horizon, dataset.threshold,
     )  # fmt: skip
-    assert loaded.describe() == dataset.describe()
+    assert loaded.summary() == dataset.summary()
     assert [p.name for p in path.parent.iterdir()] == ["dataset.parquet"]
 
 
@@ -70,11 +70,11 @@ def test_class_distribution_counts_every_class_by_name(dataset: Dataset) -> None
     assert distribution["BUY"] == int((dataset.y == 2).sum())
 
 
-def test_describe_is_json_ready_and_names_the_window(dataset: Dataset) -> None:
-    summary = json.loads(json.dumps(dataset.describe()))
+def test_summary_is_json_ready_and_names_the_window(dataset: Dataset) -> None:
+    summary = json.loads(dataset.summary().model_dump_json())
     assert summary["rows"] == len(dataset)
-    assert summary["start"] == dataset.X.index[0].isoformat()
-    assert summary["end"] == dataset.X.index[-1].isoformat()
+    assert pd.Timestamp(summary["start"]) == dataset.X.index[0]
+    assert pd.Timestamp(summary["end"]) == dataset.X.index[-1]
     assert summary["feature_count"] == len(dataset.feature_names)
     assert summary["feature_hash"] == FeatureManager().definition_hash
     assert (summary["horizon"], summary["threshold"]) == (LABELS.horizon, LABELS.threshold)

@@ -24,7 +24,9 @@ from flow_helpers import (
 from prefect import flow
 
 from flows.retrain import retrain
+from retrain import stages
 from retrain.data.csv_source import read_candle_file
+from retrain.handoffs import CandleWindow
 from retrain.run_dir import RunDir
 from retrain.settings import load_settings
 from tasks.data import fetch_candles
@@ -42,7 +44,7 @@ DUPLICATED_ROWS = 3
 
 
 @flow(name="fetch-only")
-def fetch_only(run_root: str) -> dict[str, Any]:
+def fetch_only(run_root: str) -> CandleWindow:
     """The flow's fetch task alone, with the configuration read from the environment, without waiting
     between its retries."""
     fetch = fetch_candles.with_options(retry_delay_seconds=0)
@@ -90,7 +92,52 @@ def test_fetch_task_retries_a_transient_exchange_error_until_it_succeeds(
     assert task_run.run_count == 3
     assert task_run.state is not None and task_run.state.is_completed()
     assert bitbank.pending_faults() == 0
-    assert len(pd.read_parquet(run.candles)) == state.result()["rows"]
+    assert len(run.read_candles()) == state.result().rows
+
+
+def _fetch_stage_failing_with(
+    monkeypatch: pytest.MonkeyPatch, errors: list[BaseException]
+) -> list[BaseException]:
+    """The fetch stage raises each of `errors` in turn, then fetches for real; returns what it raised."""
+    raised: list[BaseException] = []
+    real = stages.fetch_stage
+
+    def failing(*args: Any, **kwargs: Any) -> CandleWindow:
+        if len(raised) < len(errors):
+            raised.append(errors[len(raised)])
+            raise raised[-1]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "fetch_stage", failing)
+    return raised
+
+
+def test_fetch_task_fails_at_once_on_a_bug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RETRAIN_DATA__SOURCE", "demo")
+    raised = _fetch_stage_failing_with(monkeypatch, [KeyError("market")])
+
+    state = fetch_only(str(tmp_path / "run"), return_state=True)
+
+    assert state.is_failed()
+    [task_run] = read_task_runs(state, FETCH_TASK)
+    assert task_run.run_count == 1, "a bug is not transient: the fetch task must not retry it"
+    assert len(raised) == 1
+
+
+def test_fetch_task_that_times_out_twice_succeeds_on_its_third_attempt(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RETRAIN_DATA__SOURCE", "demo")
+    monkeypatch.setenv("RETRAIN_DATA__DAYS", str(FETCH_DAYS))
+    raised = _fetch_stage_failing_with(monkeypatch, [TimeoutError("read timed out")] * 2)
+
+    state = fetch_only(str(tmp_path / "run"), return_state=True)
+
+    assert state.is_completed(), f"{state.name}: {state.message}"
+    [task_run] = read_task_runs(state, FETCH_TASK)
+    assert task_run.run_count == 3
+    assert len(raised) == 2
+    assert state.result().rows == FETCH_DAYS * 96
 
 
 def test_bad_candles_fail_the_run_at_once_with_the_validation_report_and_an_alert(

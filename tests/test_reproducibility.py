@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from retrain.settings import Settings, TuningSettings, load_settings
-from retrain.training import CoreShare, HoldoutSplit, TrainedModel, split_holdout, train_model
+from retrain.training import CoreShare, HoldoutSplit, TrainedModel, split_holdout
+from tests.training_helpers import train
 
 MODELS = ["lightgbm", "xgboost", "random_forest"]
 SMALL_SPACES: dict[str, Any] = {
@@ -57,7 +58,7 @@ def split() -> HoldoutSplit:
 
 
 def _train(split: HoldoutSplit, model: str, settings: Settings, threads: int | CoreShare) -> TrainedModel:
-    return train_model(model, split.X_train, split.y_train, settings, threads=threads)
+    return train(model, split.X_train, split.y_train, settings, threads=threads)
 
 
 def _assert_same_model(a: TrainedModel, b: TrainedModel, X_holdout: np.ndarray) -> None:

@@ -21,11 +21,11 @@ from retrain.training import (
     make_folds,
     split_holdout,
     threads_per_model,
-    train_model,
 )
 from retrain.training.resampling import oversample
 from retrain.training.search_space import warm_start_values
 from retrain.training.tuning import make_pruner
+from tests.training_helpers import train
 
 SMALL_SPACES: dict[str, Any] = {
     "lightgbm": {
@@ -83,7 +83,7 @@ def _fold_parts(settings: Settings, n_rows: int) -> list[Fold]:
 def test_smote_only_ever_sees_a_fold_fit_part_or_the_final_training_rows(
     monkeypatch: pytest.MonkeyPatch, reuse: bool
 ) -> None:
-    settings = _settings(training={"reuse_fold_datasets": reuse, "pruning": False})
+    settings = _settings(tuning={"pruner": "none"})
     X_train, y_train = _training_rows(settings)
     seen: list[np.ndarray] = []
     original = SMOTE.fit_resample
@@ -93,7 +93,7 @@ def test_smote_only_ever_sees_a_fold_fit_part_or_the_final_training_rows(
         return original(self, X, y, **kwargs)
 
     monkeypatch.setattr(SMOTE, "fit_resample", spy)
-    train_model("random_forest", X_train, y_train, settings, threads=1)
+    train("random_forest", X_train, y_train, settings, threads=1, reuse_fold_datasets=reuse)
 
     X = X_train.to_numpy()
     folds = _fold_parts(settings, len(X))
@@ -109,7 +109,7 @@ def test_smote_only_ever_sees_a_fold_fit_part_or_the_final_training_rows(
 
 def test_pruned_trials_count_toward_n_trials() -> None:
     settings = _settings(tuning={"n_trials": 8})
-    result = train_model("random_forest", *_training_rows(settings), settings, threads=1)
+    result = train("random_forest", *_training_rows(settings), settings, threads=1)
     summary = result.study
     assert summary.n_trials == 8 == len(result.history)
     assert summary.n_pruned >= 1
@@ -117,8 +117,8 @@ def test_pruned_trials_count_toward_n_trials() -> None:
 
 
 def test_no_trial_is_pruned_when_pruning_is_off() -> None:
-    settings = _settings(tuning={"n_trials": 8}, training={"pruning": False})
-    result = train_model("random_forest", *_training_rows(settings), settings, threads=1)
+    settings = _settings(tuning={"n_trials": 8, "pruner": "none"})
+    result = train("random_forest", *_training_rows(settings), settings, threads=1)
     assert result.study.n_pruned == 0
     assert result.study.n_complete == 8
 
@@ -126,7 +126,7 @@ def test_no_trial_is_pruned_when_pruning_is_off() -> None:
 def _pruned(settings: Settings, score: float, finished: tuple[float, ...], folds: int = 1) -> bool:
     """Whether `make_pruner` stops a trial at `score` after `folds` folds, behind trials that scored
     `finished` on every fold (each asked the pruner, as `train_model` does, so rungs are recorded)."""
-    study = optuna.create_study(direction="maximize", pruner=make_pruner(settings))
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(settings.tuning))
 
     def asked(value: float) -> tuple[optuna.Trial, bool]:
         trial = study.ask()
@@ -166,7 +166,7 @@ def test_no_trial_is_pruned_before_pruner_min_folds(pruner: str) -> None:
     settings = _settings(
         tuning={"pruner": pruner, "n_trials": 10, "pruner_min_folds": 3, "pruner_keep_percentile": 25}
     )
-    result = train_model("lightgbm", *_training_rows(settings), settings, threads=1)
+    result = train("lightgbm", *_training_rows(settings), settings, threads=1)
     pruned = [r for r in result.history if r.state == "PRUNED"]
     assert pruned, "a strict pruner over 10 trials prunes some"
     assert all(len(r.fold_best_rounds) >= 3 for r in pruned)
@@ -181,9 +181,7 @@ def test_successive_halving_needs_two_folds_before_its_first_rung() -> None:
 def test_warm_start_params_are_the_first_trial() -> None:
     settings = _settings()
     production = {"learning_rate": 0.123, "num_leaves": 9, "min_child_samples": 17, "bagging_freq": 3}
-    result = train_model(
-        "lightgbm", *_training_rows(settings), settings, threads=1, warm_start_params=production
-    )
+    result = train("lightgbm", *_training_rows(settings), settings, threads=1, warm_start_params=production)
     assert result.history[0].params == {"learning_rate": 0.123, "num_leaves": 9, "min_child_samples": 17}
     assert result.history[1].params != result.history[0].params
 
@@ -204,7 +202,7 @@ def test_a_warm_start_choice_the_space_no_longer_offers_is_left_to_the_sampler()
 @pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
 def test_boosters_stop_early_when_they_start_to_overfit(model: str) -> None:
     settings = _settings(training={"max_boost_rounds": 300})
-    result = train_model(model, *_training_rows(settings, signal=0.0), settings, threads=1)
+    result = train(model, *_training_rows(settings, signal=0.0), settings, threads=1)
     assert result.best_iteration is not None and result.best_iteration < 300
 
 
@@ -221,7 +219,7 @@ def test_lightgbm_early_stops_on_the_validation_slice_never_the_test_window(
         return original(params, train_set, *args, **kwargs)
 
     monkeypatch.setattr(lgb, "train", spy)
-    train_model("lightgbm", X_train, y_train, settings, threads=1)
+    train("lightgbm", X_train, y_train, settings, threads=1)
 
     folds = _fold_parts(settings, len(X_train))
     assert len(stopped_on) == len(folds), (
@@ -244,7 +242,7 @@ def test_xgboost_early_stops_on_the_validation_slice_never_the_test_window(
         return original(params, dtrain, *args, **kwargs)
 
     monkeypatch.setattr(xgb, "train", spy)
-    train_model("xgboost", X_train, y_train, settings, threads=1)
+    train("xgboost", X_train, y_train, settings, threads=1)
 
     folds = _fold_parts(settings, len(X_train))
     assert len(stopped_on) == len(folds), (
@@ -258,8 +256,10 @@ def test_xgboost_early_stops_on_the_validation_slice_never_the_test_window(
 def test_rebuilding_fold_datasets_in_every_trial_gives_the_same_result_as_reusing_them(model: str) -> None:
     results = {}
     for reuse in (True, False):
-        settings = _settings(tuning={"n_trials": 3}, training={"reuse_fold_datasets": reuse})
-        results[reuse] = train_model(model, *_training_rows(settings), settings, threads=1)
+        settings = _settings(tuning={"n_trials": 3})
+        results[reuse] = train(
+            model, *_training_rows(settings), settings, threads=1, reuse_fold_datasets=reuse
+        )
     assert results[True].cv_macro_f1 == results[False].cv_macro_f1
     assert results[True].best_params == results[False].best_params
     np.testing.assert_array_equal(results[True].oof_proba, results[False].oof_proba)
@@ -269,13 +269,11 @@ def test_a_storage_url_persists_the_study_and_a_rerun_resumes_it_up_to_n_trials(
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     settings = _settings(tuning={"storage": storage, "n_trials": 2})
     rows = _training_rows(settings)
-    first = train_model("random_forest", *rows, settings, threads=1)
+    first = train("random_forest", *rows, settings, threads=1)
     stored = optuna.load_study(study_name=first.study.study_name, storage=storage)
     assert len(stored.trials) == 2
 
-    resumed = train_model(
-        "random_forest", *rows, _settings(tuning={"storage": storage, "n_trials": 3}), threads=1
-    )
+    resumed = train("random_forest", *rows, _settings(tuning={"storage": storage, "n_trials": 3}), threads=1)
     assert resumed.study.study_name == first.study.study_name
     assert resumed.study.n_trials == 3
     assert (
@@ -294,7 +292,7 @@ def test_studies_run_together_can_share_one_storage_url(tmp_path) -> None:
     models = ["lightgbm", "xgboost", "random_forest"]
     share = CoreShare(models, cores=2)
     with ThreadPoolExecutor(max_workers=len(models)) as pool:
-        results = list(pool.map(lambda model: train_model(model, *rows, settings, threads=share), models))
+        results = list(pool.map(lambda model: train(model, *rows, settings, threads=share), models))
     names = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
     assert names == {result.study.study_name for result in results}
 
@@ -302,8 +300,8 @@ def test_studies_run_together_can_share_one_storage_url(tmp_path) -> None:
 def test_oof_predictions_are_the_best_trials_on_the_same_cv_test_rows_for_every_model() -> None:
     settings = _settings()
     X_train, y_train = _training_rows(settings)
-    lightgbm = train_model("lightgbm", X_train, y_train, settings, threads=1)
-    forest = train_model("random_forest", X_train, y_train, settings, threads=1)
+    lightgbm = train("lightgbm", X_train, y_train, settings, threads=1)
+    forest = train("random_forest", X_train, y_train, settings, threads=1)
     folds = _fold_parts(settings, len(X_train))
     expected_index = X_train.index[np.concatenate([f.test for f in folds])]
     for result in (lightgbm, forest):
@@ -320,14 +318,14 @@ def test_tuning_a_parameter_the_learner_fixes_is_a_config_error() -> None:
     spaces = {**SMALL_SPACES, "lightgbm": {"max_bin": {"type": "int", "low": 31, "high": 255}}}
     settings = _settings(spaces=spaces)
     with pytest.raises(ConfigError, match="max_bin"):
-        train_model("lightgbm", *_training_rows(settings), settings, threads=1)
+        train("lightgbm", *_training_rows(settings), settings, threads=1)
 
 
 def test_labels_outside_the_class_codes_are_refused() -> None:
     settings = _settings()
     X_train, y_train = _training_rows(settings)
     with pytest.raises(TrainingError, match=r"found \[3\]"):
-        train_model("random_forest", X_train, y_train.where(y_train != 2, 3), settings, threads=1)
+        train("random_forest", X_train, y_train.where(y_train != 2, 3), settings, threads=1)
 
 
 def test_three_studies_on_two_cores_get_one_thread_each() -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from retrain.alerts import Alert, rollback_alert
 from retrain.errors import ConfigError, ModelStoreError
 from retrain.store import (
     MODEL_FILE,
     ModelMetadata,
     list_versions,
     load_production_metadata,
+    production_version,
     read_history,
     rollback,
     verify_production,
@@ -146,8 +149,33 @@ def rollback_command(
 ) -> None:
     """Put an archived version back in production, atomically (default: the one live before)."""
     directory = _models_dir(models_dir)
+    previous = production_version(directory)
     try:
         restored = rollback(directory, version, reason=reason)
     except ModelStoreError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"production is now {restored}")
+    _announce(rollback_alert(restored, previous or "nothing", reason))
+
+
+def _announce(alert: Alert) -> None:
+    """Deliver `alert` to the configured channels and as a Prefect event when there is somewhere to send
+    it (channels, or a Prefect server in PREFECT_API_URL); otherwise it is only printed."""
+    from retrain.settings import load_settings
+
+    try:
+        channels = load_settings().alerts.channels
+    except ConfigError as exc:
+        typer.echo(f"alert {alert.kind} not sent, the configuration is invalid: {exc}", err=True)
+        return
+    if not channels and not os.environ.get("PREFECT_API_URL"):
+        typer.echo(f"alert {alert.kind} (no channel configured, no PREFECT_API_URL): {alert.title}", err=True)
+        return
+    from tasks.alerts import deliver_alert  # Prefect loads only when there is somewhere to deliver
+
+    report = deliver_alert(alert, channels)
+    sent = ", ".join(report.delivered) or "no channel"
+    typer.echo(
+        f"alert {alert.kind} sent to {sent}" + (f"; failed: {report.failed}" if report.failed else ""),
+        err=True,
+    )

@@ -8,10 +8,9 @@ hold a candle table is reported and treated as empty, so the next save rebuilds 
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from retrain.data.candles import CANDLE_COLUMNS, VALUE_COLUMNS
 from retrain.errors import DataSourceError
+from retrain.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +45,6 @@ def merge_candles(older: pd.DataFrame, newer: pd.DataFrame) -> pd.DataFrame:
 def _file_name(exchange: str, symbol: str, timeframe: str) -> str:
     safe_symbol = re.sub(r"[^A-Za-z0-9]+", "-", symbol).strip("-")
     return f"{exchange}_{safe_symbol}_{timeframe}.parquet"
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class CandleCache:
@@ -100,19 +92,9 @@ class CandleCache:
     def save(self, candles: pd.DataFrame, *, last_closed: pd.Timestamp) -> None:
         """Replace the cache atomically with `candles`, dropping any candle after `last_closed`."""
         closed = candles[candles["timestamp"] <= last_closed].sort_values("timestamp", ignore_index=True)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.directory)
-        temp_path = Path(temp_name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                closed[list(CANDLE_COLUMNS)].to_parquet(handle, index=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_path, self.path)
-        except BaseException:
-            temp_path.unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.directory)
+        buffer = io.BytesIO()
+        closed[list(CANDLE_COLUMNS)].to_parquet(buffer, index=False)
+        write_atomically(self.path, buffer.getvalue(), durable=True)
         logger.debug("candle cache %s saved: %d candles", self.path, len(closed))
 
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrain.data.candles import CANDLE_INTERVAL, CANDLES_PER_DAY
+from retrain.data.candles import CANDLE_INTERVAL, CANDLES_PER_DAY, parse_timestamps
 from retrain.errors import DataSourceError
 
 
@@ -28,16 +28,6 @@ def read_candle_file(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
     except (OSError, ValueError) as exc:
         raise DataSourceError(f"cannot read candle file {path}: {exc}") from exc
-
-
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO-8601 strings, epoch milliseconds or typed datetimes -> UTC timestamps; bad values become NaT."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
-    numeric = pd.to_numeric(values, errors="coerce")
-    if len(values) and numeric.notna().all():
-        return pd.to_datetime(numeric, unit="ms", utc=True, errors="coerce")
-    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
 
 
 class CsvSource:

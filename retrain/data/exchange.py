@@ -23,7 +23,7 @@ import pandas as pd
 
 from retrain.data.candle_cache import CandleCache, empty_candles, merge_candles
 from retrain.data.candles import CANDLE_COLUMNS, CANDLE_INTERVAL, CANDLES_PER_DAY, last_closed_candle
-from retrain.errors import ConfigError, ExchangeError
+from retrain.errors import ConfigError, ExchangeError, TransientExchangeError
 from retrain.settings import DataSettings
 
 logger = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class ExchangeSource:
                     f"{end:%Y-%m-%d %H:%M} UTC) failed: {type(exc).__name__}: {exc}"
                 ) from exc
             if since.floor("D") < end.floor("D"):
-                raise ExchangeError(
+                raise TransientExchangeError(
                     f"{self._name()}: the exchange has not published the past day {since:%Y-%m-%d} (UTC), "
                     f"which lies inside the requested window; it answered {exc}. Retry later, or check the "
                     f"exchange's status page"
@@ -279,7 +279,7 @@ class ExchangeSource:
                 return request()
             except RETRYABLE_ERRORS as exc:
                 if attempt >= settings.max_retries:
-                    raise ExchangeError(
+                    raise TransientExchangeError(
                         f"{self._name()}: fetching 15m candles from {since:%Y-%m-%d %H:%M} UTC (window ends "
                         f"{end:%Y-%m-%d %H:%M} UTC) failed after {attempt + 1} attempt{'s' if attempt else ''}; "
                         f"last error: {type(exc).__name__}: {exc}"

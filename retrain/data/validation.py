@@ -23,8 +23,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, computed_field
 
-from retrain.data.candles import CANDLE_COLUMNS, CANDLE_INTERVAL, PRICE_COLUMNS, VALUE_COLUMNS
-from retrain.data.csv_source import parse_timestamps
+from retrain.data.candles import (
+    CANDLE_COLUMNS,
+    CANDLE_INTERVAL,
+    PRICE_COLUMNS,
+    VALUE_COLUMNS,
+    parse_timestamps,
+)
 from retrain.errors import CandleValidationError
 from retrain.settings import DataSettings
 

@@ -12,7 +12,8 @@ import os
 import shutil
 
 from retrain.errors import PromotionError
-from retrain.store.durable import fsync_dir, make_dir_durably, write_file_durably
+from retrain.files import fsync_dir, write_atomically
+from retrain.store.durable import make_dir_durably
 from retrain.store.layout import StoreLayout
 from retrain.store.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata, is_version
 
@@ -39,8 +40,8 @@ def write_version(layout: StoreLayout, metadata: ModelMetadata, model_bytes: byt
     temp = layout.temp_version_dir(metadata.version)
     temp.mkdir()
     try:
-        write_file_durably(temp / MODEL_FILE, model_bytes)
-        write_file_durably(temp / METADATA_FILE, metadata.to_json_bytes())
+        write_atomically(temp / MODEL_FILE, model_bytes, durable=True, read_only=True)
+        write_atomically(temp / METADATA_FILE, metadata.to_json_bytes(), durable=True, read_only=True)
         fsync_dir(temp)
         os.rename(temp, layout.version_dir(metadata.version))
     except BaseException:

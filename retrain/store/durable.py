@@ -11,32 +11,10 @@ import errno
 import os
 from pathlib import Path
 
-_CHUNK_BYTES = 1 << 20
+from retrain.files import fsync_dir
+
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_READ_ONLY = 0o444
-
-
-def write_file_durably(path: Path, data: bytes) -> None:
-    """Create `path` (must not exist), write all of `data`, fsync; read-only, so no tool edits it in place."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _READ_ONLY)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view[:_CHUNK_BYTES])
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the entries of a directory (creations, renames, removals) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_dir_durably(path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from retrain.store.durable import fsync_dir
+from retrain.files import fsync_dir
 from retrain.store.layout import StoreLayout
 from retrain.store.metadata import utc_now
 

@@ -19,8 +19,9 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from retrain.errors import PromotionError
+from retrain.files import fsync_dir
 from retrain.store.archive import archived_versions, write_version
-from retrain.store.durable import exchange_entries, fsync_dir
+from retrain.store.durable import exchange_entries
 from retrain.store.history import HistoryEvent, append_event
 from retrain.store.layout import StoreLayout, link_target
 from retrain.store.metadata import (

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrain.errors import ModelIntegrityError
+from retrain.files import fsync_dir
 from retrain.store.archive import archived_versions
-from retrain.store.durable import fsync_dir
 from retrain.store.history import HistoryEvent, append_event, live_lineage, read_events
 from retrain.store.layout import (
     TMP_LINK_PREFIX,

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from retrain.errors import PromotionError
-from retrain.store.durable import fsync_dir
+from retrain.files import fsync_dir
 from retrain.store.layout import StoreLayout
 from retrain.store.lock import promotion_lock
 

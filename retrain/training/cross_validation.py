@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import f1_score
 
-from retrain.members import CODES
+from retrain.metrics import macro_f1
 from retrain.training.fold_data import FoldData
 from retrain.training.learners import Learner
 from retrain.training.split import Fold
@@ -30,12 +29,6 @@ class CVResult:
     @property
     def macro_f1(self) -> float:
         return float(np.mean(self.fold_macro_f1))
-
-
-def macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Macro-F1 over all three classes: a class never predicted scores 0 instead of being skipped."""
-    y_pred = np.asarray(CODES)[proba.argmax(axis=1)]
-    return float(f1_score(y_true, y_pred, average="macro", labels=list(CODES), zero_division=0))
 
 
 class CrossValidator:
@@ -67,7 +60,7 @@ class CrossValidator:
             member = self._learner.fit(self._data.get(fold, n_threads), params, n_threads, rounds=None)
             proba = member.predict_proba(self._X[fold.test])
             probas.append(proba)
-            scores.append(macro_f1(self._y[fold.test], proba))
+            scores.append(macro_f1(self._y[fold.test], proba.argmax(axis=1)))
             if member.best_iteration is not None:
                 rounds.append(member.best_iteration)
             if after_fold is not None:

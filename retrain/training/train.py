@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from retrain.errors import TrainingError
-from retrain.members import CODES
-from retrain.settings import Settings
+from retrain.labels import CODES
+from retrain.settings import LabelSettings, SplitSettings, TrainingSettings, TuningSettings, purge_gap
 from retrain.training.cross_validation import CrossValidator
 from retrain.training.final_fit import final_rounds, fit_final
 from retrain.training.fold_data import FoldData
@@ -32,27 +32,30 @@ def train_model(
     name: str,
     X_train: pd.DataFrame,
     y_train: pd.Series,
-    settings: Settings,
     *,
+    training: TrainingSettings,
+    tuning: TuningSettings,
+    split: SplitSettings,
+    labels: LabelSettings,
     threads: int | CoreShare,
     warm_start_params: dict[str, Any] | None = None,
+    reuse_fold_datasets: bool = True,
 ) -> TrainedModel:
     """Tune `name` on the CV folds of `X_train`/`y_train` (holdout already removed), then fit it on all rows.
 
     `threads` is a fixed thread count (one model at a time), or the `CoreShare` of the models tuned
     together: this study then takes the cores of those that finish first. The result does not depend
-    on it. `warm_start_params` (the production model's) become the first trial.
+    on it. `warm_start_params` (the production model's) become the first trial. `reuse_fold_datasets`
+    off rebuilds each fold's datasets in every trial (the benchmarks' sequential reference).
     """
-    learner = make_learner(name, settings.training)
-    space = settings.tuning.search_spaces.get(name, {})
+    learner = make_learner(name, training)
+    space = tuning.search_spaces.get(name, {})
     check_space(name, space)
     learner.check_search_space(set(space))
     X, y = _training_arrays(X_train, y_train)
-    folds = make_folds(
-        len(X), settings.split.n_splits, settings.purge_gap, settings.split.validation_fraction
-    )
-    smote, seed = settings.training.smote, settings.training.seed
-    data = FoldData(learner, X, y, smote=smote, seed=seed, reuse=settings.training.reuse_fold_datasets)
+    folds = make_folds(len(X), split.n_splits, purge_gap(split, labels), split.validation_fraction)
+    smote, seed = training.smote, training.seed
+    data = FoldData(learner, X, y, smote=smote, seed=seed, reuse=reuse_fold_datasets)
     cv = CrossValidator(learner, X, y, folds, data)
     thread_count: Callable[[], int] = (
         (lambda: threads.threads(name)) if isinstance(threads, CoreShare) else (lambda: threads)
@@ -62,9 +65,10 @@ def train_model(
             name,
             cv,
             space,
-            settings,
+            tuning,
+            seed=seed,
             threads=thread_count,
-            study_name=study_name(name, X_train, settings),
+            study_name=study_name(name, X_train, training, tuning, split, labels),
             warm_start_params=warm_start_params,
         )
         started = time.perf_counter()
@@ -112,18 +116,21 @@ def _log_summary(name: str, summary: StudySummary, fold_macro_f1: list[float], r
     )
 
 
-def study_name(model: str, X_train: pd.DataFrame, settings: Settings) -> str:
+def study_name(
+    model: str,
+    X_train: pd.DataFrame,
+    training: TrainingSettings,
+    tuning: TuningSettings,
+    split: SplitSettings,
+    labels: LabelSettings,
+) -> str:
     """Model + data window + a digest of what shapes the trials: a stored study resumes only like for like."""
     shaping = {
         "features": [str(c) for c in X_train.columns],
-        "space": {
-            k: v.model_dump(mode="json") for k, v in settings.tuning.search_spaces.get(model, {}).items()
-        },
-        "labels": settings.labels.model_dump(mode="json"),
-        "split": settings.split.model_dump(mode="json"),
-        "training": settings.training.model_dump(
-            mode="json", include={"seed", "smote", "early_stopping_rounds"}
-        ),
+        "space": {k: v.model_dump(mode="json") for k, v in tuning.search_spaces.get(model, {}).items()},
+        "labels": labels.model_dump(mode="json"),
+        "split": split.model_dump(mode="json"),
+        "training": training.model_dump(mode="json", include={"seed", "smote", "early_stopping_rounds"}),
     }
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
     start, end = X_train.index[0], X_train.index[-1]

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from xgboost.core import XGBoostError
 
 from retrain.errors import TrainingError
-from retrain.settings import SearchParam, Settings
+from retrain.settings import SearchParam, TuningSettings
 from retrain.training.cross_validation import CrossValidator, CVResult
 from retrain.training.search_space import suggest_params, warm_start_values
 
@@ -61,10 +61,9 @@ class _BestSoFar:
             return self._cv if self._number == number else None
 
 
-def make_pruner(settings: Settings) -> optuna.pruners.BasePruner:
+def make_pruner(tuning: TuningSettings) -> optuna.pruners.BasePruner:
     """The configured pruner; steps are 0-based folds, so fold k is step k - 1."""
-    tuning = settings.tuning
-    if not settings.training.pruning:
+    if tuning.pruner == "none":
         return optuna.pruners.NopPruner()
     if tuning.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(
@@ -89,16 +88,16 @@ def shared_storage(url: str) -> optuna.storages.RDBStorage:
         return _storages[url]
 
 
-def open_study(study_name: str, settings: Settings) -> optuna.Study:
+def open_study(study_name: str, tuning: TuningSettings, seed: int) -> optuna.Study:
     """A new study, or the stored one of that name (same model and data window) to resume."""
-    url = settings.tuning.storage
+    url = tuning.storage
     return optuna.create_study(
         storage=shared_storage(url) if url is not None else None,
         study_name=study_name,
         load_if_exists=url is not None,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=settings.training.seed),
-        pruner=make_pruner(settings),
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=make_pruner(tuning),
     )
 
 
@@ -106,18 +105,18 @@ def tune(
     model: str,
     cv: CrossValidator,
     space: dict[str, SearchParam],
-    settings: Settings,
+    tuning: TuningSettings,
     *,
+    seed: int,
     threads: Callable[[], int],
     study_name: str,
     warm_start_params: dict[str, Any] | None,
 ) -> TuningOutcome:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
-    study = open_study(study_name, settings)
+    study = open_study(study_name, tuning, seed)
     finished = len(study.get_trials(deepcopy=False, states=_FINISHED))
-    remaining = settings.tuning.n_trials - finished
-    if remaining > 0 and warm_start_params and settings.tuning.warm_start:
+    remaining = tuning.n_trials - finished
+    if remaining > 0 and warm_start_params and tuning.warm_start:
         study.enqueue_trial(warm_start_values(model, warm_start_params, space), skip_if_exists=True)
     best_so_far = _BestSoFar()
 
@@ -138,7 +137,7 @@ def tune(
         return result.macro_f1
 
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, timeout=settings.tuning.timeout_s, catch=TRIAL_ERRORS)
+        study.optimize(objective, n_trials=remaining, timeout=tuning.timeout_s, catch=TRIAL_ERRORS)
     best = _best_trial(model, study)
     best_cv = best_so_far.result_of(best.number)
     if best_cv is None:
