@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -365,3 +366,24 @@ def test_key_from_a_prefect_secret_block_signs_what_the_environment_key_verifies
     signing(None)
     with pytest.raises(SigningKeyError, match="no-such-block"):
         load_production(tmp_path)
+
+
+def test_block_named_in_the_configuration_file_is_honoured_and_an_edit_is_seen_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "config", config)
+    monkeypatch.setenv("RETRAIN_CONFIG_DIR", str(config))
+    for name in ("prefect", "prefect.blocks", "prefect.blocks.system"):
+        monkeypatch.setitem(sys.modules, name, None)
+    unified = config / "unified.yaml"
+    original = unified.read_text()
+    assert "signing_key_block: null" in original
+    promote_new(tmp_path / "models")  # read once with no block: signing off
+
+    unified.write_text(original.replace("signing_key_block: null", "signing_key_block: model-signing-key"))
+    with pytest.raises(SigningKeyError, match="'model-signing-key'"):
+        load_production(tmp_path / "models")
+
+    unified.write_text(original)
+    load_production(tmp_path / "models")

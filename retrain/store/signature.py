@@ -18,6 +18,7 @@ framing is unambiguous. The key comes from the environment at each call and is n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -66,7 +67,40 @@ def _checked_key(value: str, source: str) -> bytes:
 
 
 def _configured_block() -> str | None:
-    """`store.signing_key_block` of the configuration (files, or RETRAIN_STORE__SIGNING_KEY_BLOCK)."""
+    """`store.signing_key_block` of the configuration (its files, or RETRAIN_STORE__SIGNING_KEY_BLOCK).
+
+    Parsing the YAML takes tens of milliseconds, too much for every load, so the value is cached
+    against everything `load_settings()` reads: the RETRAIN_* variables and the files' size and
+    modification time. A change to either is seen at the next call.
+    """
+    from retrain.settings import CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR
+
+    environment = tuple(
+        sorted(
+            (name, value)
+            for name, value in os.environ.items()
+            if name.startswith("RETRAIN_") and name != SIGNING_KEY_ENV  # unset here; never a cache key
+        )
+    )
+    directory = Path(os.environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR)
+    return _block_from_configuration(
+        environment, _stamp(directory / "unified.yaml"), _stamp(directory / "thresholds.yaml")
+    )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _block_from_configuration(
+    environment: tuple[tuple[str, str], ...], *file_stamps: tuple[int, int] | None
+) -> str | None:
+    """Arguments are only the cache key: the values are read by `load_settings()` itself."""
     from retrain.settings import load_settings
 
     try:
