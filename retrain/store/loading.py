@@ -109,6 +109,9 @@ def _read_signature(layout: StoreLayout, version: str) -> bytes | None:
 def read_pair(layout: StoreLayout, version: str, key: bytes | None) -> VerifiedPair:
     """Metadata and pickle bytes of `version`, after checking the bytes against the recorded SHA-256
     (corruption) and, with `key`, the signature over that hash and the metadata bytes (tampering)."""
+    # The signature is read first: if retention removes the version meanwhile, the metadata read
+    # below fails with FileNotFoundError (production moved on), not with a misleading "unsigned".
+    raw_signature = _read_signature(layout, version)
     metadata, metadata_bytes = _read_metadata_and_bytes(layout, version)
     model_path = layout.model_path(version)
     data = model_path.read_bytes()
@@ -119,7 +122,6 @@ def read_pair(layout: StoreLayout, version: str, key: bytes | None) -> VerifiedP
             f"{metadata.model_sha256}: the file was modified or truncated, and was not unpickled. "
             "Roll back to an intact version with `retrain model rollback`"
         )
-    raw_signature = _read_signature(layout, version)
     status = check_signature(
         key,
         raw_signature,

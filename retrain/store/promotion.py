@@ -2,8 +2,8 @@
 
 Sequence of a promotion (docs/model-store.md, "Promotion protocol"): take the writer lock, recover
 from any earlier crash, write the pair (and its signature, when a signing key is configured) into a
-temporary directory and fsync it, rename it to
-`archive/<version>/`, swap the `production` symlink, append the history line, apply retention.
+temporary directory and fsync it, rename it to `archive/<version>/`, swap the `production` symlink,
+append the history line, apply retention.
 A reader sees the old pair before the swap and the new pair after it, never a mix.
 """
 
