@@ -89,7 +89,7 @@ def sign_version(
             else:
                 return SignResult(target, "already signed", key_id(key))
         _write_signature(layout, target, signature_file_bytes(key, pair.model_sha256, pair.metadata_bytes))
-    logger.warning("%s version %s with signing key %s", outcome, target, key_id(key))
+    logger.info("%s version %s with signing key %s", outcome, target, key_id(key))
     return SignResult(target, outcome, key_id(key))
 
 
