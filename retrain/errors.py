@@ -52,6 +52,22 @@ class ModelIntegrityError(ModelStoreError):
     """A stored model file does not match its recorded SHA-256, or is corrupt."""
 
 
+class ModelSignatureError(ModelIntegrityError):
+    """A stored pair's HMAC signature does not verify with the configured key (or cannot be read)."""
+
+
+class UnsignedModelError(ModelSignatureError):
+    """A signing key is configured but the stored pair carries no signature (`retrain model sign`)."""
+
+
+class SigningError(ModelStoreError):
+    """A stored version could not be signed (not archived, or it carries a signature that does not verify)."""
+
+
+class SigningKeyError(ConfigError):
+    """The signing key is configured but unusable: too short, or its Prefect Secret block cannot be read."""
+
+
 class NoProductionModelError(ModelStoreError):
     """There is no model in production yet."""
 

@@ -164,6 +164,11 @@ class EvaluationSettings(_Section):
 class StoreSettings(_Section):
     keep_versions: int = Field(10, ge=2)
     lock_timeout_s: float = Field(600.0, gt=0)
+    signing_key_block: str | None = Field(
+        None,
+        description="Prefect Secret block holding the model signing key, read when RETRAIN_SIGNING_KEY "
+        "is not set (docs/model-store.md, Signatures)",
+    )
 
 
 class AlertSettings(_Section):

@@ -98,7 +98,7 @@ def promote_new(models_dir: Path, *, padding: bytes = b"", marker: Path | None =
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
     """Processes forked from a server that already imported the store, not from pytest's process."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["retrain.store"])
+    context.set_forkserver_preload(["retrain.store", "retrain.settings"])
     return context
 
 
@@ -156,5 +156,9 @@ if __name__ == "__main__":
     # Run through the module's own name, so pickled models name `store_helpers.VersionedModel`,
     # which the test process can import, and not `__main__.VersionedModel`.
     import store_helpers
+
+    from retrain.store import signing_key
+
+    signing_key()  # reads the configuration once, as the flow's process has before it promotes
 
     store_helpers.serve_promoters(sys.argv[1])

@@ -1,4 +1,4 @@
-"""`retrain model ...`: inspect, verify, list and roll back production models."""
+"""`retrain model ...`: inspect, verify, sign, list and roll back production models."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from retrain.errors import ConfigError, ModelStoreError
 from retrain.store import (
     MODEL_FILE,
     ModelMetadata,
+    SignatureStatus,
     list_versions,
     load_production_metadata,
     production_version,
     read_history,
     rollback,
+    sign_version,
     verify_production,
 )
 
@@ -46,9 +48,17 @@ def _models_dir(option: Path | None) -> Path:
         raise typer.Exit(2) from exc
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
+
+
+_SIGNATURE_NOTES: dict[SignatureStatus, str] = {
+    "verified": "signature verified",
+    "not checked": "SHA-256 only: the pair is signed, but no signing key is configured, so the signature "
+    "was not checked",
+    "unsigned": "SHA-256 only: unsigned, and no signing key is configured",
+}
 
 
 def _format_value(value: Any) -> str:
@@ -105,11 +115,43 @@ def info(
 
 @app.command()
 def verify(models_dir: ModelsDirOption = None) -> None:
-    """Check the production pair against its recorded SHA-256, unpickling nothing. Exit 0 intact, 1 not."""
-    result = verify_production(_models_dir(models_dir))
+    """Check the production pair against its SHA-256 and, with a signing key, its signature; unpickles
+    nothing. Exit 0 intact, 1 not (or unsigned while a key is configured), 2 unusable key configuration."""
+    directory = _models_dir(models_dir)
+    try:
+        result = verify_production(directory)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from exc
     if not result.intact:
         raise _fail(f"production model NOT intact: {result.problem}")
-    typer.echo(f"intact: production version {result.version}")
+    note = f" ({_SIGNATURE_NOTES[result.signature]})" if result.signature else ""
+    typer.echo(f"intact: production version {result.version}{note}")
+
+
+@app.command()
+def sign(
+    version: Annotated[str | None, typer.Argument(help="version to sign (default: production)")] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="replace a signature that does not verify with the configured key (after a deliberate key "
+            "rotation; only for versions you trust)",
+        ),
+    ] = False,
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Sign an archived version with the configured key (RETRAIN_SIGNING_KEY or store.signing_key_block),
+    after checking its SHA-256: for versions stored before signing was turned on. Exit 0 signed (or already
+    signed), 1 refused, 2 no usable key."""
+    directory = _models_dir(models_dir)
+    try:
+        result = sign_version(directory, version, replace=replace)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from exc
+    except ModelStoreError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{result.outcome}: version {result.version} (key id {result.key_id})")
 
 
 @app.command("list")
@@ -127,7 +169,10 @@ def list_command(models_dir: ModelsDirOption = None) -> None:
         marker = "*" if info_.status == "live" else " "
         score = "-" if info_.macro_f1 is None else f"{info_.macro_f1:.4f}"
         detail = info_.problem or info_.model_type or ""
-        typer.echo(f"{marker} {info_.version}  {info_.status:<15}  macro-F1 {score:<7}  {detail}")
+        signed = {True: "signed", False: "unsigned", None: "-"}[info_.signed]
+        typer.echo(
+            f"{marker} {info_.version}  {info_.status:<15}  macro-F1 {score:<7}  {signed:<8}  {detail}"
+        )
     if history:
         typer.echo("\nhistory:")
     for event in history:
@@ -152,6 +197,8 @@ def rollback_command(
     previous = production_version(directory)
     try:
         restored = rollback(directory, version, reason=reason)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from exc
     except ModelStoreError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"production is now {restored}")

@@ -1,4 +1,5 @@
-"""The model store: crash-safe promotion of the model + metadata pair, archive, verified loading, rollback.
+"""The model store: crash-safe promotion of the model + metadata pair, archive, verified (and, with a
+signing key, signature-checked) loading, rollback.
 
 The live bot imports this package, so it stays cheap to import (no pandas, scikit-learn or Prefect).
 Layout, schema and protocol: docs/model-store.md.
@@ -30,12 +31,16 @@ from retrain.store.promotion import ANY_LIVE, archive_rejected, promote, rollbac
 from retrain.store.provenance import collect_git_info, collect_library_versions
 from retrain.store.recovery import RecoveryReport, recover
 from retrain.store.reports import attach_report
+from retrain.store.signature import SIGNATURE_FILE, SIGNING_KEY_ENV, SignatureStatus, key_id, signing_key
+from retrain.store.signing import SignResult, sign_version
 
 __all__ = [
     "ANY_LIVE",
     "METADATA_FILE",
     "MODEL_FILE",
     "SCHEMA_VERSION",
+    "SIGNATURE_FILE",
+    "SIGNING_KEY_ENV",
     "CrossValidationInfo",
     "Decision",
     "GitInfo",
@@ -43,6 +48,8 @@ __all__ = [
     "LoadedModel",
     "ModelMetadata",
     "RecoveryReport",
+    "SignResult",
+    "SignatureStatus",
     "TrainingInfo",
     "VerifyResult",
     "VersionInfo",
@@ -50,6 +57,7 @@ __all__ = [
     "attach_report",
     "collect_git_info",
     "collect_library_versions",
+    "key_id",
     "list_versions",
     "load_production",
     "load_production_metadata",
@@ -58,5 +66,7 @@ __all__ = [
     "read_history",
     "recover",
     "rollback",
+    "sign_version",
+    "signing_key",
     "verify_production",
 ]

@@ -7,6 +7,7 @@ first. Recovery can therefore remove every temporary or trash name without looki
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from retrain.files import fsync_dir, write_atomically
 from retrain.store.durable import make_dir_durably
 from retrain.store.layout import StoreLayout
 from retrain.store.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata, is_version
+from retrain.store.signature import SIGNATURE_FILE, signature_file_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +31,11 @@ def archived_versions(layout: StoreLayout) -> list[str]:
     return sorted(name for name in names if is_version(name))
 
 
-def write_version(layout: StoreLayout, metadata: ModelMetadata, model_bytes: bytes) -> None:
-    """Store the pair as `archive/<version>/`, durably, appearing in one rename once complete."""
+def write_version(
+    layout: StoreLayout, metadata: ModelMetadata, model_bytes: bytes, *, key: bytes | None = None
+) -> None:
+    """Store the pair as `archive/<version>/`, durably, appearing in one rename once complete; with a
+    signing key, its signature file is written inside before that rename."""
     make_dir_durably(layout.archive)
     if layout.version_dir(metadata.version).exists():
         raise PromotionError(
@@ -41,7 +46,11 @@ def write_version(layout: StoreLayout, metadata: ModelMetadata, model_bytes: byt
     temp.mkdir()
     try:
         write_atomically(temp / MODEL_FILE, model_bytes, durable=True, read_only=True)
-        write_atomically(temp / METADATA_FILE, metadata.to_json_bytes(), durable=True, read_only=True)
+        metadata_bytes = metadata.to_json_bytes()
+        write_atomically(temp / METADATA_FILE, metadata_bytes, durable=True, read_only=True)
+        if key is not None:
+            signature = signature_file_bytes(key, hashlib.sha256(model_bytes).hexdigest(), metadata_bytes)
+            write_atomically(temp / SIGNATURE_FILE, signature, durable=True, read_only=True)
         fsync_dir(temp)
         os.rename(temp, layout.version_dir(metadata.version))
     except BaseException:

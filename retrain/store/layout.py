@@ -2,7 +2,8 @@
 
 models/
   production -> archive/<version>      symlink, swapped atomically; the bot's fixed paths go through it
-  archive/<version>/                   one immutable directory per stored version (model + metadata)
+  archive/<version>/                   one immutable directory per stored version (model + metadata
+                                       [+ model_signature.json when a signing key is configured])
   archive/.tmp-<version>-<hex>/        a version being written (removed by recovery if left behind)
   archive/.trash-<version>-<hex>/      a version being deleted by retention (idem)
   .production.tmp-<hex>                the next production symlink before its swap (idem)
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from retrain.errors import ModelIntegrityError
 from retrain.store.metadata import METADATA_FILE, MODEL_FILE, is_version
+from retrain.store.signature import SIGNATURE_FILE
 
 ARCHIVE_DIR = "archive"
 PRODUCTION_LINK = "production"
@@ -59,6 +61,9 @@ class StoreLayout:
 
     def metadata_path(self, version: str) -> Path:
         return self.version_dir(version) / METADATA_FILE
+
+    def signature_path(self, version: str) -> Path:
+        return self.version_dir(version) / SIGNATURE_FILE
 
     def temp_version_dir(self, version: str) -> Path:
         return self.archive / f"{TMP_VERSION_PREFIX}{version}-{secrets.token_hex(4)}"

@@ -26,6 +26,8 @@ class VersionInfo:
     model_type: str | None = None
     macro_f1: float | None = None
     problem: str | None = None
+    signed: bool | None = None
+    """A signature file is present (not checked here: `retrain model verify` and the loader do)."""
 
 
 def list_versions(models_dir: Path | str) -> list[VersionInfo]:
@@ -53,7 +55,10 @@ def list_versions(models_dir: Path | str) -> list[VersionInfo]:
             status = "previously live"
         else:
             status = "never live"
+        signed = layout.signature_path(version).exists()
         infos.append(
-            VersionInfo(version, status, metadata.created_at, metadata.model_type, metadata.macro_f1)
+            VersionInfo(
+                version, status, metadata.created_at, metadata.model_type, metadata.macro_f1, signed=signed
+            )
         )
     return infos

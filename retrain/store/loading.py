@@ -1,7 +1,8 @@
-"""Hash-verified loading for the live bot: nothing is unpickled before its SHA-256 matches the metadata.
+"""Verified loading for the live bot: nothing is unpickled before its SHA-256 matches the metadata and,
+with a signing key configured, the pair's signature verifies.
 
 Unpickling runs arbitrary code, so a modified or truncated pickle must be refused from its bytes
-alone. The production symlink is resolved once per load and both files are read from that one
+alone. The production symlink is resolved once per load and the files are read from that one
 version directory, so a load can never pair one version's model with another's metadata.
 """
 
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from retrain.errors import ModelIntegrityError, ModelStoreError, NoProductionModelError
 from retrain.store.layout import StoreLayout, version_from_link
 from retrain.store.metadata import MODEL_FILE, SCHEMA_VERSION, ModelMetadata
+from retrain.store.signature import SIGNING_KEY_ENV, SignatureStatus, check_signature, signing_key
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,20 @@ class VerifyResult:
     version: str | None
     intact: bool
     problem: str | None = None
+    signature: SignatureStatus | None = None
+    """For an intact pair: "verified", "not checked" (signed, no key configured) or "unsigned" (no key)."""
+
+
+@dataclass(frozen=True)
+class VerifiedPair:
+    """A version's metadata and pickle bytes, checked against the hash and (with a key) the signature."""
+
+    metadata: ModelMetadata
+    metadata_bytes: bytes
+    model_bytes: bytes
+    model_sha256: str
+    raw_signature: bytes | None
+    signature: SignatureStatus
 
 
 def parse_metadata(raw: bytes, source: Path) -> ModelMetadata:
@@ -63,8 +79,13 @@ def parse_metadata(raw: bytes, source: Path) -> ModelMetadata:
 
 def read_metadata(layout: StoreLayout, version: str) -> ModelMetadata:
     """The metadata of an archived version, checked to belong to that version's directory."""
+    return _read_metadata_and_bytes(layout, version)[0]
+
+
+def _read_metadata_and_bytes(layout: StoreLayout, version: str) -> tuple[ModelMetadata, bytes]:
     path = layout.metadata_path(version)
-    metadata = parse_metadata(path.read_bytes(), path)
+    raw = path.read_bytes()
+    metadata = parse_metadata(raw, path)
     if metadata.version != version:
         raise ModelIntegrityError(
             f"{path} describes version {metadata.version}, not {version}, whose directory it is in"
@@ -75,12 +96,23 @@ def read_metadata(layout: StoreLayout, version: str) -> ModelMetadata:
         )
     if metadata.model_sha256 is None:
         raise ModelIntegrityError(f"{path} records no model_sha256, so its model cannot be verified")
-    return metadata
+    return metadata, raw
 
 
-def read_verified_pair(layout: StoreLayout, version: str) -> tuple[ModelMetadata, bytes]:
-    """Metadata and pickle bytes of `version`, after checking the bytes against the recorded SHA-256."""
-    metadata = read_metadata(layout, version)
+def _read_signature(layout: StoreLayout, version: str) -> bytes | None:
+    try:
+        return layout.signature_path(version).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def read_pair(layout: StoreLayout, version: str, key: bytes | None) -> VerifiedPair:
+    """Metadata and pickle bytes of `version`, after checking the bytes against the recorded SHA-256
+    (corruption) and, with `key`, the signature over that hash and the metadata bytes (tampering)."""
+    # The signature is read first: if retention removes the version meanwhile, the metadata read
+    # below fails with FileNotFoundError (production moved on), not with a misleading "unsigned".
+    raw_signature = _read_signature(layout, version)
+    metadata, metadata_bytes = _read_metadata_and_bytes(layout, version)
     model_path = layout.model_path(version)
     data = model_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -90,7 +122,31 @@ def read_verified_pair(layout: StoreLayout, version: str) -> tuple[ModelMetadata
             f"{metadata.model_sha256}: the file was modified or truncated, and was not unpickled. "
             "Roll back to an intact version with `retrain model rollback`"
         )
-    return metadata, data
+    status = check_signature(
+        key,
+        raw_signature,
+        model_sha256=digest,
+        metadata_bytes=metadata_bytes,
+        version=version,
+        source=layout.signature_path(version),
+    )
+    return VerifiedPair(metadata, metadata_bytes, data, digest, raw_signature, status)
+
+
+def read_verified_pair(layout: StoreLayout, version: str) -> tuple[ModelMetadata, bytes]:
+    """`read_pair` with the signing key configured now: what any code about to unpickle a version calls."""
+    pair = _note_unchecked(read_pair(layout, version, signing_key()))
+    return pair.metadata, pair.model_bytes
+
+
+def _note_unchecked(pair: VerifiedPair) -> VerifiedPair:
+    if pair.signature == "not checked":
+        logger.warning(
+            "version %s is signed, but no signing key is configured (%s): only its SHA-256 was checked",
+            pair.metadata.version,
+            SIGNING_KEY_ENV,
+        )
+    return pair
 
 
 def _live_version(layout: StoreLayout) -> str:
@@ -136,10 +192,14 @@ def _unpickle(data: bytes, source: Path) -> Any:
 
 
 def load_production(models_dir: Path | str) -> LoadedModel:
-    """The production model and its metadata; on any mismatch: ModelIntegrityError, nothing unpickled."""
+    """The production model and its metadata; on any mismatch: ModelIntegrityError (ModelSignatureError
+    for a signature that does not verify, or is missing while a key is configured), nothing unpickled."""
     layout = StoreLayout(Path(models_dir))
-    metadata, data = _read_live(layout, read_verified_pair)
-    return LoadedModel(model=_unpickle(data, layout.model_path(metadata.version)), metadata=metadata)
+    key = signing_key()
+    pair = _note_unchecked(_read_live(layout, lambda layout_, version: read_pair(layout_, version, key)))
+    return LoadedModel(
+        model=_unpickle(pair.model_bytes, layout.model_path(pair.metadata.version)), metadata=pair.metadata
+    )
 
 
 def load_production_metadata(models_dir: Path | str) -> ModelMetadata:
@@ -148,14 +208,19 @@ def load_production_metadata(models_dir: Path | str) -> ModelMetadata:
 
 
 def verify_production(models_dir: Path | str) -> VerifyResult:
-    """Check the production pair (schema, names, SHA-256) without unpickling anything."""
+    """Check the production pair (schema, names, SHA-256, signature) without unpickling anything.
+
+    A signing key that is configured but unusable raises SigningKeyError: that is the
+    configuration's problem, not the pair's.
+    """
     layout = StoreLayout(Path(models_dir))
+    key = signing_key()
     try:
-        metadata, _ = _read_live(layout, read_verified_pair)
+        pair = _read_live(layout, lambda layout_, version: read_pair(layout_, version, key))
     except ModelStoreError as exc:
         try:
             version = version_from_link(layout.production)
         except ModelIntegrityError:
             version = None
         return VerifyResult(version=version, intact=False, problem=str(exc))
-    return VerifyResult(version=metadata.version, intact=True)
+    return VerifyResult(version=pair.metadata.version, intact=True, signature=pair.signature)

@@ -1,8 +1,9 @@
 """Promotion, rejection and rollback: every change of the production pair is one atomic symlink swap.
 
 Sequence of a promotion (docs/model-store.md, "Promotion protocol"): take the writer lock, recover
-from any earlier crash, write the pair into a temporary directory and fsync it, rename it to
-`archive/<version>/`, swap the `production` symlink, append the history line, apply retention.
+from any earlier crash, write the pair (and its signature, when a signing key is configured) into a
+temporary directory and fsync it, rename it to `archive/<version>/`, swap the `production` symlink,
+append the history line, apply retention.
 A reader sees the old pair before the swap and the new pair after it, never a mix.
 """
 
@@ -25,10 +26,11 @@ from retrain.store.archive import archived_versions, prune, write_version
 from retrain.store.durable import replace_with_symlink
 from retrain.store.history import EventKind, HistoryEvent, append_event, predecessor, read_events
 from retrain.store.layout import StoreLayout, link_target, version_from_link
-from retrain.store.loading import read_verified_pair
+from retrain.store.loading import read_pair
 from retrain.store.lock import promotion_lock
 from retrain.store.metadata import MODEL_FILE, ModelMetadata
 from retrain.store.recovery import recover_locked
+from retrain.store.signature import signing_key
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,8 @@ def promote(
 ) -> str:
     """Archive `model` (object or pickle bytes) with `metadata` and put the pair live; returns the version.
 
-    Fills in model_sha256 and model_file; version and created_at come from the metadata. With
+    Fills in model_sha256 and model_file; version and created_at come from the metadata. With a
+    signing key configured (RETRAIN_SIGNING_KEY or store.signing_key_block), the pair is signed. With
     `expected_live` (a version, or None for "nothing in production"), the promotion is refused
     (ProductionChangedError) unless production is still in that state: the gate compared the
     challenger with it, not with whatever replaced it since. The default, ANY_LIVE, does not check.
@@ -84,7 +87,8 @@ def archive_rejected(
     keep: int = 10,
     lock_timeout: float = 600.0,
 ) -> str:
-    """Keep a challenger the gates rejected in the archive, for inspection; it never goes live."""
+    """Keep a challenger the gates rejected in the archive, for inspection (signed like a promotion when
+    a key is configured); it never goes live."""
     if metadata.decision.status != "rejected":
         raise PromotionError(
             f"version {metadata.version} has decision {metadata.decision.status!r}; "
@@ -123,6 +127,7 @@ def _store(
     if keep < 1:
         raise ConfigError(f"keep={keep}: the archive must keep at least 1 version (store.keep_versions)")
     layout = StoreLayout(models_dir)
+    key = signing_key()  # before the lock and before writing: an unusable key stores nothing
     model_bytes = _pickled(model)
     stored = metadata.model_copy(
         update={"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "model_file": MODEL_FILE}
@@ -137,7 +142,7 @@ def _store(
                 "was evaluated against; nothing was promoted. Run again to compare with the current champion"
             )
         try:
-            write_version(layout, stored, model_bytes)
+            write_version(layout, stored, model_bytes, key=key)
             if event == "promote":
                 activate(layout, version)
         except OSError as exc:
@@ -151,7 +156,13 @@ def _store(
             layout.history_file,
             HistoryEvent(event=event, version=version, previous_version=previous, reason=reason),
         )
-        logger.info("stored version %s (%s); production was %s", version, event, previous)
+        logger.info(
+            "stored version %s (%s, %s); production was %s",
+            version,
+            event,
+            "signed" if key is not None else "unsigned: no signing key configured",
+            previous,
+        )
         apply_retention(layout, keep)
     return version
 
@@ -177,9 +188,11 @@ def rollback(
 ) -> str:
     """Put an archived version live (default: the one live before the current); returns it.
 
-    The target is hash-verified first; rejected challengers are refused.
+    The target is hash-verified (and, with a signing key, signature-verified) first; rejected
+    challengers are refused.
     """
     layout = StoreLayout(Path(models_dir))
+    key = signing_key()
     with promotion_lock(layout, lock_timeout):
         recover_locked(layout)
         live = version_from_link(layout.production)
@@ -199,7 +212,7 @@ def rollback(
             raise RollbackError(
                 f"version {target!r} is not in {layout.archive}; `retrain model list` shows them"
             )
-        metadata, _ = read_verified_pair(layout, target)
+        metadata = read_pair(layout, target, key).metadata
         if metadata.decision.status == "rejected":
             raise RollbackError(
                 f"version {target} is a rejected challenger ({'; '.join(metadata.decision.reasons)}) "
