@@ -19,6 +19,7 @@ from retrain.store.layout import StoreLayout, version_from_link
 from retrain.store.loading import read_pair
 from retrain.store.lock import promotion_lock
 from retrain.store.signature import (
+    SIGNATURE_FILE,
     SIGNING_KEY_ENV,
     check_signature,
     key_id,
