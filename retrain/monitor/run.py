@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from retrain.data.candles import CANDLE_INTERVAL, CandleSource, last_closed_candle
 from retrain.data.loading import load_candles, make_source
@@ -29,7 +28,6 @@ from retrain.errors import (
 from retrain.features import FeatureManager
 from retrain.labels import forward_return, make_labels
 from retrain.monitor.checks import (
-    Breach,
     check_data_freshness,
     check_degradation,
     check_drift,
@@ -38,10 +36,17 @@ from retrain.monitor.checks import (
 )
 from retrain.monitor.drift import DriftReport, feature_drift
 from retrain.monitor.realised import WINDOW_DAYS, WindowScores, realised_scores
-from retrain.monitor.reference import PredictionMix, load_version_reference, prediction_mix
+from retrain.monitor.reference import (
+    REFERENCE_FILE,
+    DriftReference,
+    PredictionMix,
+    load_version_reference,
+    prediction_mix,
+)
+from retrain.monitor.report import DataStatus, MonitorReport
 from retrain.monitor.state import decide, load_state, save_state, state_path
 from retrain.monitor.trend import append_pass, history_path
-from retrain.settings import MonitorAlertKind, MonitorWindow, Settings
+from retrain.settings import MonitorWindow, Settings
 from retrain.store import ModelMetadata, load_production
 from retrain.store.layout import StoreLayout
 
@@ -49,59 +54,6 @@ logger = logging.getLogger(__name__)
 
 _MARGIN_DAYS = 1
 """Extra day fetched, so a short gap near the start cannot leave the first new rows without warm-up."""
-
-
-class DataStatus(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    source: dict[str, Any] = Field(default_factory=dict)
-    first_candle: datetime | None = None
-    last_candle: datetime | None = None
-    age_minutes: float | None = Field(None, description="minutes since the last candle closed")
-    candles: int = 0
-    error: str | None = Field(None, description="why no candle could be used")
-
-
-class MonitorReport(BaseModel):
-    """Everything one pass measured and decided; `--json` prints it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    checked_at: datetime
-    version: str
-    market: str
-    model_created_at: datetime
-    model_age_days: float
-    holdout_end: datetime
-    data: DataStatus
-    realised: dict[MonitorWindow, WindowScores]
-    recent_mix: PredictionMix | None = Field(None, description="prediction mix over the drift window")
-    reference_mix: PredictionMix | None = Field(None, description="prediction mix on the model's holdout")
-    drift: DriftReport | None = None
-    drifted_features: list[str] = Field(default_factory=list)
-    breaches: list[Breach] = Field(default_factory=list, description="limits broken in this pass")
-    alerts: list[MonitorAlertKind] = Field(default_factory=list, description="breaches that alert now")
-    streaks: dict[MonitorAlertKind, int] = Field(default_factory=dict)
-    notes: list[str] = Field(default_factory=list)
-    duration_s: float = 0.0
-
-    def trend_row(self) -> dict[str, Any]:
-        """The pass in one flat row (trend history, table artifacts)."""
-        row: dict[str, Any] = {"checked_at": self.checked_at.isoformat(), "version": self.version}
-        for window, scores in self.realised.items():
-            row[f"{window}_rows"] = scores.rows
-            row[f"{window}_macro_f1"] = _rounded(scores.macro_f1)
-            row[f"{window}_persistence_macro_f1"] = _rounded(scores.persistence_macro_f1)
-        row["share_drifted"] = _rounded(self.drift.share_drifted) if self.drift else None
-        row["data_age_minutes"] = _rounded(self.data.age_minutes, 1)
-        row["model_age_days"] = _rounded(self.model_age_days, 2)
-        row["breaches"] = [breach.kind for breach in self.breaches]
-        row["alerts"] = list(self.alerts)
-        return row
-
-
-def _rounded(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 class _NoFreshnessCheck:
@@ -146,17 +98,21 @@ def _market(settings: Settings, source: dict[str, Any]) -> str:
     return settings.data.symbol
 
 
-def monitor_pass(
-    settings: Settings, *, source: CandleSource | None = None, now: pd.Timestamp | None = None
-) -> MonitorReport:
-    """One pass (see the module docstring); updates `<models_dir>/monitor_state.json` and the trend."""
-    started = time.perf_counter()
-    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
-    monitor = settings.monitor
-    models_dir = Path(settings.paths.models_dir)
-    loaded = load_production(models_dir)
+@dataclass(frozen=True)
+class _Production:
+    """The verified production model and what the pass needs to know about it."""
+
+    model: Any
+    metadata: ModelMetadata
+    horizon: int
+    threshold: float
+    since: pd.Timestamp
+    """End of its holdout: every later row is new to it."""
+
+
+def _load_production(settings: Settings, features: FeatureManager) -> _Production:
+    loaded = load_production(settings.paths.models_dir)
     model, metadata = loaded.model, loaded.metadata
-    features = FeatureManager()
     model_hash = getattr(model, "feature_definition_hash", metadata.feature_hash)
     if model_hash and model_hash != features.definition_hash:
         raise FeatureMismatchError(
@@ -164,113 +120,152 @@ def monitor_pass(
             f"computes {features.definition_hash[:12]}: deploy the code that trained it, or retrain"
         )
     info = metadata.training_info
-    horizon = info.label_horizon if info else settings.labels.horizon
-    threshold = info.label_threshold if info else settings.labels.threshold
-    since = _holdout_end(metadata)
-    end = last_closed_candle(now)
-    notes: list[str] = []
+    return _Production(
+        model=model,
+        metadata=metadata,
+        horizon=info.label_horizon if info else settings.labels.horizon,
+        threshold=info.label_threshold if info else settings.labels.threshold,
+        since=_holdout_end(metadata),
+    )
 
-    days = days_to_fetch(since, end, features.max_lookback, horizon)
-    data_settings = settings.data.model_copy(update={"days": days})
-    candles: pd.DataFrame | None = None
+
+def _fetch(
+    settings: Settings, source: CandleSource | None, days: int, now: pd.Timestamp
+) -> tuple[pd.DataFrame | None, DataStatus]:
+    """The validated candles up to the last candle closed at `now`, or None with the reason."""
+    data = settings.data.model_copy(update={"days": days})
     try:
-        validated = load_candles(
-            data_settings, source=_NoFreshnessCheck(source or make_source(data_settings)), now=now
-        )
-        candles = validated.candles[validated.candles.index <= end]
-        source_info = validated.source
-        data = DataStatus(
-            source=source_info,
-            first_candle=candles.index[0].to_pydatetime() if len(candles) else None,
-            last_candle=candles.index[-1].to_pydatetime() if len(candles) else None,
-            age_minutes=data_age_minutes(candles.index[-1], now) if len(candles) else None,
-            candles=len(candles),
-        )
+        validated = load_candles(data, source=_NoFreshnessCheck(source or make_source(data)), now=now)
     except (DataSourceError, CandleValidationError) as exc:
-        source_info = {"kind": settings.data.source}
-        data = DataStatus(source=source_info, error=str(exc))
-        notes.append(f"no usable candles: {exc}")
+        return None, DataStatus(source={"kind": data.source}, error=str(exc))
+    candles = validated.candles[validated.candles.index <= last_closed_candle(now)]
+    if candles.empty:
+        return None, DataStatus(source=validated.source, error=f"no candle closed by {now.isoformat()}")
+    return candles, DataStatus(
+        source=validated.source,
+        first_candle=candles.index[0].to_pydatetime(),
+        last_candle=candles.index[-1].to_pydatetime(),
+        age_minutes=data_age_minutes(candles.index[-1], now),
+        candles=len(candles),
+    )
 
-    realised: dict[MonitorWindow, WindowScores] = {window: WindowScores(rows=0) for window in WINDOW_DAYS}
+
+@dataclass
+class _Measures:
+    realised: dict[MonitorWindow, WindowScores] = field(
+        default_factory=lambda: {window: WindowScores(rows=0) for window in WINDOW_DAYS}
+    )
     drift: DriftReport | None = None
     recent_mix: PredictionMix | None = None
-    reference = load_version_reference(StoreLayout(models_dir).version_dir(metadata.version))
-    if candles is not None and len(candles):
-        try:
-            X = features.build(candles)
-        except DatasetError as exc:
-            X = None
-            notes.append(f"no feature rows: {exc}")
-        if X is not None:
-            realised = realised_scores(
-                model,
-                X,
-                make_labels(candles, horizon, threshold),
-                forward_return(candles, 1),
-                since=since,
-                end=end,
-                horizon=horizon,
-                fee_rate=settings.evaluation.fee_rate,
-                seed=settings.training.seed,
-            )
-            recent = X[(X.index > since) & (X.index > end - pd.Timedelta(days=monitor.drift_window_days))]
-            if len(recent):
-                recent_mix = prediction_mix(
-                    np.asarray(model.predict_proba(recent[list(model.feature_names)]))
-                )
-            if reference is None:
-                notes.append(
-                    f"version {metadata.version} has no drift reference (drift_reference.json); drift not tested"
-                )
-            elif len(recent) < monitor.drift_min_rows:
-                notes.append(
-                    f"{len(recent)} feature rows since the holdout in the drift window; drift needs "
-                    f"{monitor.drift_min_rows}"
-                )
-            else:
-                drift = feature_drift(
-                    recent,
-                    reference,
-                    fdr=monitor.drift_fdr,
-                    min_psi=monitor.drift_min_psi,
-                    ignore=monitor.drift_ignore,
-                )
+    notes: list[str] = field(default_factory=list)
 
-    last_candle = pd.Timestamp(data.last_candle) if data.last_candle else None
+
+def _measure(
+    settings: Settings,
+    production: _Production,
+    features: FeatureManager,
+    candles: pd.DataFrame,
+    reference: DriftReference | None,
+) -> _Measures:
+    """Realised scores, the recent prediction mix and drift, from the candles since the holdout."""
+    measures = _Measures()
+    monitor, model, since = settings.monitor, production.model, production.since
+    end = candles.index[-1]
+    try:
+        X = features.build(candles)
+    except DatasetError as exc:
+        measures.notes.append(f"no feature rows: {exc}")
+        return measures
+    measures.realised = realised_scores(
+        model,
+        X,
+        make_labels(candles, production.horizon, production.threshold),
+        forward_return(candles, 1),
+        since=since,
+        end=end,
+        horizon=production.horizon,
+        fee_rate=settings.evaluation.fee_rate,
+        seed=settings.training.seed,
+    )
+    recent = X[(X.index > since) & (X.index > end - pd.Timedelta(days=monitor.drift_window_days))]
+    if len(recent):
+        measures.recent_mix = prediction_mix(
+            np.asarray(model.predict_proba(recent[list(model.feature_names)]))
+        )
+    if reference is None:
+        measures.notes.append(
+            f"version {production.metadata.version} has no {REFERENCE_FILE}; drift not tested"
+        )
+    elif len(recent) < monitor.drift_min_rows:
+        measures.notes.append(
+            f"{len(recent)} feature rows since the holdout in the drift window; drift needs {monitor.drift_min_rows}"
+        )
+    else:
+        measures.drift = feature_drift(
+            recent,
+            reference,
+            fdr=monitor.drift_fdr,
+            min_psi=monitor.drift_min_psi,
+            ignore=monitor.drift_ignore,
+        )
+    return measures
+
+
+def monitor_pass(
+    settings: Settings, *, source: CandleSource | None = None, now: pd.Timestamp | None = None
+) -> MonitorReport:
+    """One pass (see the module docstring); updates `<models_dir>/monitor_state.json` and the trend.
+
+    Raises `NoProductionModelError` or `ModelIntegrityError` when there is no verified model to watch;
+    unusable candles are not an error but a `data.stale` breach.
+    """
+    started = time.perf_counter()
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
+    monitor, models_dir = settings.monitor, Path(settings.paths.models_dir)
+    features = FeatureManager()
+    production = _load_production(settings, features)
+    metadata = production.metadata
+    days = days_to_fetch(production.since, last_closed_candle(now), features.max_lookback, production.horizon)
+    candles, data = _fetch(settings, source, days, now)
+    reference = load_version_reference(StoreLayout(models_dir).version_dir(metadata.version))
+    if candles is None:
+        measures = _Measures(notes=[f"no usable candles: {data.error}"])
+    else:
+        measures = _measure(settings, production, features, candles, reference)
+
     found = [
-        check_data_freshness(last_candle, now, monitor),
+        check_data_freshness(pd.Timestamp(data.last_candle) if data.last_candle else None, now, monitor),
         check_model_age(metadata.created_at, now, monitor),
-        check_degradation(realised, monitor),
-        check_drift(drift, monitor),
+        check_degradation(measures.realised, monitor),
+        check_drift(measures.drift, monitor),
     ]
     breaches = [breach for breach in found if breach is not None]
     path = state_path(models_dir)
-    alerts, state = decide(
-        load_state(path).for_version(metadata.version), breaches, now.to_pydatetime(), monitor
-    )
+    state = load_state(path).for_version(metadata.version)
+    alerts, state = decide(state, breaches, now.to_pydatetime(), monitor)
     save_state(state, path)
 
     report = MonitorReport(
         checked_at=now.to_pydatetime(),
         version=metadata.version,
-        market=_market(settings, source_info),
+        market=_market(settings, data.source),
         model_created_at=metadata.created_at,
         model_age_days=(now - pd.Timestamp(metadata.created_at)) / pd.Timedelta(days=1),
-        holdout_end=since.to_pydatetime(),
+        holdout_end=production.since.to_pydatetime(),
         data=data,
-        realised=realised,
-        recent_mix=recent_mix,
+        realised=measures.realised,
+        recent_mix=measures.recent_mix,
         reference_mix=reference.holdout_mix if reference else None,
-        drift=drift,
-        drifted_features=drift.drifted_features if drift else [],
+        drift=measures.drift,
+        drifted_features=measures.drift.drifted_features if measures.drift else [],
         breaches=breaches,
         alerts=[alert.kind for alert in alerts],
         streaks={kind: value.streak for kind, value in state.kinds.items()},
-        notes=notes,
+        notes=measures.notes,
         duration_s=time.perf_counter() - started,
     )
     append_pass(history_path(models_dir), report.trend_row())
-    for note in notes:
+    for note in report.notes:
         logger.info("monitor: %s", note)
     logger.info(
         "monitor %s: breaches %s, alerts %s", metadata.version, [b.kind for b in breaches], report.alerts
