@@ -6,14 +6,18 @@ the real CSV source, so the pass fetches, validates and builds features as it do
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 from sklearn.metrics import f1_score
+from typer.testing import CliRunner
 
-from retrain.data.candles import CANDLE_INTERVAL
+from retrain.cli.monitor import monitor
+from retrain.data.candles import CANDLE_INTERVAL, last_closed_candle
 from retrain.data.csv_source import CsvSource
 from retrain.features import FeatureManager
 from retrain.monitor.run import MonitorReport, monitor_pass
@@ -60,10 +64,11 @@ def _store(
 
 
 def _feed(
-    tmp_path: Path, candles: pd.DataFrame, end: pd.Timestamp, *, volatile_from: pd.Timestamp | None = None
+    tmp_path: Path, candles: pd.DataFrame, until: pd.Timestamp, *, volatile_from: pd.Timestamp | None = None
 ) -> CsvSource:
-    """The recorded candles up to `end` as a Parquet file; after `volatile_from`, every price's move
-    from the last calm close is scaled by VOLATILITY_FACTOR (a calm market turning volatile)."""
+    """The recorded candles closed by `until`, as a Parquet file; after `volatile_from`, every price's
+    move from the last calm close is scaled by VOLATILITY_FACTOR (a calm market turning volatile)."""
+    end = last_closed_candle(until)
     window = candles[(candles.index >= end - pd.Timedelta(days=30)) & (candles.index <= end)].copy()
     if volatile_from is not None:
         after = window.index >= volatile_from
@@ -89,7 +94,7 @@ def test_realised_scores_equal_an_independent_computation_on_the_same_rows(
     end = now.floor(CANDLE_INTERVAL) - CANDLE_INTERVAL
     report = monitor_pass(
         _settings(_store(tmp_path, trained, age=pd.Timedelta(days=9))),
-        source=_feed(tmp_path, candles, end),
+        source=_feed(tmp_path, candles, now),
         now=now,
     )
 
@@ -98,7 +103,8 @@ def test_realised_scores_equal_an_independent_computation_on_the_same_rows(
     matured = close.index[close.index <= end - HORIZON * CANDLE_INTERVAL]
     move = (future / close - 1.0).loc[matured]
     labels = pd.Series(np.select([move > THRESHOLD, move < -THRESHOLD], [2, 0], 1), index=matured)
-    X = FeatureManager().build(candles.loc[model.holdout_end - pd.Timedelta(days=5) : end])
+    # From the pass's first candle: the EMAs keep ~0.03% of their start, enough to flip a tree split
+    X = FeatureManager().build(candles.loc[pd.Timestamp(report.data.first_candle) : end])
     for window, days in (("last_day", 1), ("last_7_days", 7), ("since_promotion", None)):
         start = model.holdout_end if days is None else end - pd.Timedelta(days=days)
         rows = X.index[(X.index > start) & X.index.isin(matured)]
@@ -169,7 +175,7 @@ def test_a_feed_whose_last_candle_is_hours_old_raises_data_stale(
     first = _first_pass_time(trained[0])
     report = monitor_pass(settings, source=_feed(tmp_path, candles, first - pd.Timedelta(hours=3)), now=first)
     assert report.alerts == ["data.stale"]
-    assert report.data.age_minutes == pytest.approx(170.0)  # 20:00 closed at 20:15, the pass runs at 23:05
+    assert report.data.age_minutes == pytest.approx(185.0)  # 19:45 closed at 20:00, the pass runs at 23:05
 
 
 def test_a_model_older_than_the_limit_raises_model_expired(
@@ -182,3 +188,25 @@ def test_a_model_older_than_the_limit_raises_model_expired(
     report = monitor_pass(settings, source=_feed(tmp_path, candles, first), now=first)
     assert report.alerts == ["model.expired"]
     assert report.model_age_days == pytest.approx(15.0)
+
+
+def test_the_command_replays_a_candle_file_and_ends_with_the_report_as_one_json_line(
+    tmp_path: Path, candles: pd.DataFrame, trained: tuple[TrainedModel, pd.DataFrame, np.ndarray]
+) -> None:
+    models_dir = _store(tmp_path, trained, age=pd.Timedelta(days=9))
+    first = _first_pass_time(trained[0])
+    source = _feed(tmp_path, candles, first)
+    app = typer.Typer()
+    app.command()(monitor)
+    result = CliRunner().invoke(app, ["--data", str(source.path), "--models-dir", str(models_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output.strip().splitlines()[-1])
+    replayed = monitor_pass(_settings(models_dir), source=source, now=first)  # the file ends at `first`
+    assert printed["realised"] == replayed.model_dump(mode="json")["realised"]
+    assert set(printed["realised"]["last_7_days"]) >= {"macro_f1", "persistence_macro_f1", "rows"}
+    assert printed["drifted_features"] == replayed.drifted_features
+    assert printed["alerts"] == []
+    assert {b["kind"] for b in printed["breaches"]} >= {
+        "data.stale",
+        "model.expired",
+    }  # a file from 2025, read today

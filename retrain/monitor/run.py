@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.data.candles import CANDLE_INTERVAL, CandleSource, last_closed_candle
+from retrain.data.csv_source import parse_timestamps
 from retrain.data.loading import load_candles, make_source
 from retrain.errors import (
     CandleValidationError,
@@ -129,15 +130,31 @@ def _load_production(settings: Settings, features: FeatureManager) -> _Productio
     )
 
 
+def _window_end(source: CandleSource, now: pd.Timestamp) -> pd.Timestamp:
+    """Where the source's window will end: a live exchange counts `days` back from the last candle
+    closed at `now`, a replay (CSV, demo) from its own last candle, which may be older."""
+    end = last_closed_candle(now)
+    if source.checks_freshness:
+        return end
+    raw = source.fetch(1)
+    stamps = parse_timestamps(raw["timestamp"]).dropna() if "timestamp" in raw.columns else pd.Series()
+    return min(end, stamps.max()) if len(stamps) else end
+
+
 def _fetch(
-    settings: Settings, source: CandleSource | None, days: int, now: pd.Timestamp
+    settings: Settings, source: CandleSource | None, production: _Production, warmup: int, now: pd.Timestamp
 ) -> tuple[pd.DataFrame | None, DataStatus]:
-    """The validated candles up to the last candle closed at `now`, or None with the reason."""
-    data = settings.data.model_copy(update={"days": days})
+    """The validated candles since before the holdout's end, up to the last candle closed at `now`,
+    or None with the reason."""
+    source = source or make_source(settings.data)
     try:
-        validated = load_candles(data, source=_NoFreshnessCheck(source or make_source(data)), now=now)
+        end = _window_end(source, now)
+        data = settings.data.model_copy(
+            update={"days": days_to_fetch(production.since, end, warmup, production.horizon)}
+        )
+        validated = load_candles(data, source=_NoFreshnessCheck(source), now=now)
     except (DataSourceError, CandleValidationError) as exc:
-        return None, DataStatus(source={"kind": data.source}, error=str(exc))
+        return None, DataStatus(source={"kind": source.kind}, error=str(exc))
     candles = validated.candles[validated.candles.index <= last_closed_candle(now)]
     if candles.empty:
         return None, DataStatus(source=validated.source, error=f"no candle closed by {now.isoformat()}")
@@ -225,8 +242,7 @@ def monitor_pass(
     features = FeatureManager()
     production = _load_production(settings, features)
     metadata = production.metadata
-    days = days_to_fetch(production.since, last_closed_candle(now), features.max_lookback, production.horizon)
-    candles, data = _fetch(settings, source, days, now)
+    candles, data = _fetch(settings, source, production, features.max_lookback, now)
     reference = load_version_reference(StoreLayout(models_dir).version_dir(metadata.version))
     if candles is None:
         measures = _Measures(notes=[f"no usable candles: {data.error}"])
