@@ -210,3 +210,28 @@ def test_the_command_replays_a_candle_file_and_ends_with_the_report_as_one_json_
         "data.stale",
         "model.expired",
     }  # a file from 2025, read today
+
+
+def test_the_flow_publishes_the_trend_and_emits_an_event_per_alert(
+    tmp_path: Path,
+    candles: pd.DataFrame,
+    trained: tuple[TrainedModel, pd.DataFrame, np.ndarray],
+    prefect_harness: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.monitor import monitor as monitor_flow
+    from tasks.monitor import TREND_KEY
+
+    monkeypatch.setenv("RETRAIN_MONITOR__CONSECUTIVE", "1")
+    monkeypatch.setenv("RETRAIN_MONITOR__MIN_MARGIN_OVER_PERSISTENCE", "-1")
+    models_dir = _store(tmp_path, trained, age=pd.Timedelta(days=9))
+    source = _feed(tmp_path, candles, _first_pass_time(trained[0]))
+    summary = monitor_flow(source="csv", data_path=str(source.path), models_dir=str(models_dir))
+    assert set(summary["alerts"]) == {"data.stale", "model.expired"}  # a file from 2025, read today
+    assert sorted(summary["events"]) == ["retrain.data.stale", "retrain.model.expired"]
+    with get_client(sync_client=True) as client:
+        trend = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[TREND_KEY])))
+    assert len(trend) == 1 and trend[0].type == "table"
