@@ -17,31 +17,9 @@ from pydantic import Field
 from retrain.errors import ConfigError
 from retrain.run_dir import new_run_dir
 from retrain.sequence import RetrainRequest, run_retrain
-from retrain.settings import ModelName, Settings, SourceKind, load_settings
+from retrain.settings import ModelName, SourceKind, load_run_settings, load_settings
 from tasks.alerts import failure_hook
 from tasks.runner import PrefectRunner
-
-
-def _settings(
-    source: SourceKind | None,
-    data_path: str | None,
-    days: int | None,
-    trials: int | None,
-    time_budget_s: float | None,
-    models: list[ModelName] | None,
-    models_dir: str | None,
-) -> Settings:
-    """The configuration with this run's parameters on top (a parameter left out keeps the config)."""
-    sections = {
-        "data": {"source": source, "csv_path": data_path, "days": days},
-        "tuning": {"n_trials": trials, "timeout_s": time_budget_s},
-        "training": {"models": models},
-        "paths": {"models_dir": models_dir},
-    }
-    overrides = {
-        name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()
-    }
-    return load_settings(**{name: values for name, values in overrides.items() if values})
 
 
 def _alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
@@ -76,7 +54,15 @@ def retrain(
 ) -> dict[str, Any]:
     """Retrain, evaluate and (if it passes the gate) promote the trading model. Parameters left out
     keep the values of config/unified.yaml."""
-    settings = _settings(source, data_path, days, trials, time_budget_s, models, models_dir)
+    settings = load_run_settings(
+        source=source,
+        data_path=data_path,
+        days=days,
+        trials=trials,
+        time_budget_s=time_budget_s,
+        models=models,
+        models_dir=models_dir,
+    )
     flow_run_id = str(get_run_context().flow_run.id)
     request = RetrainRequest(
         settings=settings,

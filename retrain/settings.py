@@ -187,6 +187,46 @@ class GateSettings(_Section):
     min_class_support: int = Field(20, ge=0)
 
 
+MonitorAlertKind = Literal["model.degraded", "features.drifted", "data.stale", "model.expired"]
+MonitorWindow = Literal["last_day", "last_7_days", "since_promotion"]
+
+
+class MonitorCooldowns(_Section):
+    """Hours after an alert before the same kind alerts again (one field per alert kind)."""
+
+    model_degraded: float = Field(24.0, ge=0)
+    features_drifted: float = Field(24.0, ge=0)
+    data_stale: float = Field(3.0, ge=0)
+    model_expired: float = Field(24.0, ge=0)
+
+    def hours(self, kind: MonitorAlertKind) -> float:
+        return float(getattr(self, kind.replace(".", "_")))
+
+
+class MonitorSettings(_Section):
+    """The hourly monitor of the production model (retrain.monitor); reasons in config/unified.yaml."""
+
+    consecutive: int = Field(3, ge=1, description="passes a breach must hold before it alerts")
+    cooldown_hours: MonitorCooldowns = MonitorCooldowns()
+    max_model_age_days: float = Field(14.0, gt=0)
+    max_data_age_minutes: float = Field(45.0, gt=0, description="age of the last closed candle")
+    degradation_window: MonitorWindow = "last_7_days"
+    min_margin_over_persistence: float = Field(
+        0.0, ge=-1, le=1, description="realised macro-F1 minus persistence's below this is degraded"
+    )
+    min_degradation_rows: int = Field(480, ge=1, description="matured rows the verdict needs")
+    drift_window_days: float = Field(7.0, gt=0, description="recent feature rows tested for drift")
+    drift_min_rows: int = Field(96, ge=10, description="fewer recent rows: drift is not tested")
+    drift_fdr: float = Field(0.01, gt=0, lt=1, description="Benjamini-Hochberg level of the KS tests")
+    drift_min_psi: float = Field(0.5, ge=0, description="PSI a significant feature must also reach")
+    drift_share: float = Field(0.4, gt=0, le=1, description="share of drifted features that is drift")
+    drift_ignore: list[str] = Field(
+        default_factory=lambda: ["time_of_day_sin", "time_of_day_cos", "day_of_week_sin", "day_of_week_cos"],
+        description="features left out of the drift test",
+    )
+    trend_passes: int = Field(48, ge=1, description="passes shown in the trend artifact")
+
+
 def purge_gap(split: SplitSettings, labels: LabelSettings) -> int:
     """Rows purged between train and test: at least the label horizon."""
     return max(split.gap or 0, labels.horizon)
@@ -237,6 +277,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     alerts: AlertSettings = AlertSettings()
     gate: GateSettings = GateSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -280,3 +321,27 @@ def load_settings(config_dir: Path | None = None, **overrides: dict[str, Any]) -
         raise ConfigError(_format_validation_error(exc)) from exc
     finally:
         _config_dir.reset(token)
+
+
+def load_run_settings(
+    *,
+    source: SourceKind | None = None,
+    data_path: str | None = None,
+    days: int | None = None,
+    trials: int | None = None,
+    time_budget_s: float | None = None,
+    models: list[ModelName] | None = None,
+    models_dir: str | None = None,
+) -> Settings:
+    """The configuration with a run's parameters on top (flow parameters, CLI options); a parameter left
+    out keeps the configured value."""
+    sections = {
+        "data": {"source": source, "csv_path": data_path, "days": days},
+        "tuning": {"n_trials": trials, "timeout_s": time_budget_s},
+        "training": {"models": models},
+        "paths": {"models_dir": models_dir},
+    }
+    overrides = {
+        name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()
+    }
+    return load_settings(**{name: values for name, values in overrides.items() if values})
