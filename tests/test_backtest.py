@@ -139,3 +139,33 @@ def test_backtest_writes_its_table_and_resumes_after_a_kill_without_redoing_fini
     assert set(document["summary"]["live_minus_persistence"]) == {"policy", "ungated", "never_retrain"}
     report = (out / "report.md").read_text()
     assert "| week | cutoff | decision |" in report and (out / "equity.png").stat().st_size > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("prefect_harness")
+def test_backtest_flow_reports_its_progress_and_its_report_in_the_ui(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flow_helpers import read_artifacts
+
+    from flows.backtest import backtest
+
+    for key, value in _small_retrain_env().items():
+        if key.startswith("RETRAIN_"):
+            monkeypatch.setenv(key, value)
+    state = backtest(
+        start=pd.Timestamp("2024-03-01").date(),
+        weeks=1,
+        source="csv",
+        data_path=str(shared_data / "BTCUSDT_BINANCE_15m_20230801_20240731.csv"),
+        trials=1,
+        out=str(tmp_path / "backtest"),
+        return_state=True,
+    )
+
+    assert state.is_completed(), f"{state.name}: {state.message}"
+    [progress] = read_artifacts(state, "backtest-progress")
+    assert float(progress.data) == 100.0
+    [report] = read_artifacts(state, "backtest-report")
+    assert "| week | cutoff | decision |" in str(report.data)
+    assert [week["cutoff"][:10] for week in state.result()["weeks"]] == ["2024-03-01"]
