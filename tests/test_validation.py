@@ -135,6 +135,21 @@ def test_unparseable_timestamp_is_reported_by_row_number() -> None:
     assert "'yesterday'" in problems["timestamp_unparseable"].message
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["-1", "-2024", "-99999999999999", "9000000000000000"],
+    ids=["year-1", "year-2024", "ms-1199", "ms+287k"],
+)
+def test_timestamp_outside_the_years_1_to_9999_is_unusable_not_a_crash(value: str) -> None:
+    """Found by the fuzzer: pandas reads "-1" as the ISO-8601 year -1 and huge epoch milliseconds as
+    years far beyond 9999, which no report (Python datetime) can hold."""
+    raw = _as_text(_demo())
+    raw.loc[7, "timestamp"] = value
+    problems = _problems(raw)
+    assert problems["timestamp_unparseable"].timestamps == ["row 8"]
+    assert repr(value) in problems["timestamp_unparseable"].message
+
+
 def test_a_row_without_a_usable_timestamp_is_named_by_its_row_number() -> None:
     raw = _as_text(_demo())
     raw.loc[7, ["timestamp", "close"]] = ["?", "x"]

@@ -49,6 +49,11 @@ SHOWN_TIMESTAMPS = 10
 
 _TIMESTAMP_UNIT = "us"
 
+_EARLIEST = pd.Timestamp("0001-01-01T00:00:00Z")
+_LATEST = pd.Timestamp("9999-12-31T23:59:59.999999Z")
+"""Python's datetime range, which reports hold: pandas parses "-1" as the year -1 (an ISO-8601
+expanded year) and epoch milliseconds into years up to 294,000, which must be unusable, not a crash."""
+
 _MAD_CHUNK = 4096
 """Rolling-MAD windows computed at once: bounds the memory of the window copies (4096 x 96 floats)."""
 
@@ -223,13 +228,15 @@ def _timestamps(raw: pd.DataFrame) -> tuple[pd.Series, list[Finding]]:
         return pd.Series(pd.NaT, index=raw.index, dtype=f"datetime64[{_TIMESTAMP_UNIT}, UTC]"), []
     column = raw["timestamp"]
     stamps = _parse(column).dt.as_unit(_TIMESTAMP_UNIT)
+    stamps = stamps.where(stamps.between(_EARLIEST, _LATEST))
     positions = np.flatnonzero(stamps.isna().to_numpy())
     if len(positions) == 0:
         return stamps, []
     examples = ", ".join(repr(column.iloc[i]) for i in positions[:3])
     finding = Finding(
         check="timestamp_unparseable",
-        message=f"{len(positions):,} timestamp(s) are missing or unparseable (e.g. {examples}); "
+        message=f"{len(positions):,} timestamp(s) are missing, unparseable or outside the years 1-9999 "
+        f"(e.g. {examples}); "
         "expected ISO-8601 UTC like 2025-01-01T00:15:00Z or epoch milliseconds",
         timestamps=[f"row {i + 1}" for i in positions[:SHOWN_TIMESTAMPS]],
         count=len(positions),
