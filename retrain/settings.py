@@ -57,7 +57,7 @@ class ContinuityPolicy(_Section):
         150.0,
         gt=0,
         description="largest tolerated close-to-close log return, in rolling median absolute deviations "
-        "(MADs) from the rolling median; the worst on the shared files is 62.3 (the -9.4% BTC crash of "
+        "(MADs) from the rolling median; the worst on the shared files is 62.3 (the -9.0% BTC crash of "
         "2023-08-17 21:30 after a quiet day; ETH 59.1, FTX 27.8, Bybit 26.4; demo data at most 26.7), so "
         "150 leaves a 2.4x margin; a x100 unit change is thousands of MADs",
     )

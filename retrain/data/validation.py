@@ -550,7 +550,7 @@ def _continuity_problems(values: pd.DataFrame, stamps: pd.Series, policy: Contin
                 "open_gap",
                 f"{jumps.sum():,} candle(s) open more than {policy.max_open_gap:.2%} away from the previous "
                 f"candle's close (largest {measures['open_gap'].max():.2%}): rows reordered, or prices "
-                "spliced from another series or unit? (data.continuity.max_open_gap)",
+                "spliced from another series or unit? Refetch the data (data.continuity.max_open_gap)",
                 measures.index[jumps.to_numpy()],
             )
         )
@@ -563,7 +563,7 @@ def _continuity_problems(values: pd.DataFrame, stamps: pd.Series, policy: Contin
                 f"{moves.sum():,} close-to-close move(s) exceed {policy.max_move_mads:g} rolling median "
                 f"absolute deviations of the log returns (largest {worst.max():,.0f}, a close of "
                 f"{_move_text(candles['close'], worst.idxmax())}): a price unit change or a series "
-                "spliced from another market? (data.continuity.max_move_mads)",
+                "spliced from another market? Refetch the data (data.continuity.max_move_mads)",
                 measures.index[moves.to_numpy()],
             )
         )
