@@ -41,6 +41,37 @@ class GapPolicy(_Section):
     max_missing_share: float = Field(0.01, ge=0, le=1, description="tolerated share of missing candles")
 
 
+class ContinuityPolicy(_Section):
+    """How far consecutive candles may disagree; see `retrain.data.validation`. The figures below were
+    measured on the 8 files of ../shared/data with `bench/continuity.py`."""
+
+    max_open_gap: float = Field(
+        0.015,
+        gt=0,
+        description="largest tolerated |open / previous close - 1| between adjacent candles; the worst "
+        "on the shared files is 0.455% (Binance BTC/USDT 2023-01-12 13:30; ETH/USDT 0.367%, FTX 0.288%, "
+        "Bybit 0.000%), so 1.5% leaves a 3.3x margin; a reordered block or a spliced series jumps by "
+        "several %, a x100 unit change by 9,900%",
+    )
+    max_move_mads: float = Field(
+        150.0,
+        gt=0,
+        description="largest tolerated close-to-close log return, in rolling median absolute deviations "
+        "(MADs) from the rolling median; the worst on the shared files is 62.3 (the -9.0% BTC crash of "
+        "2023-08-17 21:30 after a quiet day; ETH 59.1, FTX 27.8, Bybit 26.4; demo data at most 26.7), so "
+        "150 leaves a 2.4x margin; a x100 unit change is thousands of MADs",
+    )
+    mad_window: int = Field(96, ge=8, description="candles in the centred rolling-MAD window (96 = one day)")
+    min_mad: float = Field(
+        5e-5,
+        gt=0,
+        description="floor on the rolling MAD, so that a window of unchanged prices (a stuck feed, an "
+        "illiquid pair) does not make every move infinite; the lowest MAD on the shared files is 1.1e-4. "
+        "In a window more than half flat the MAD is 0 and a move beyond max_move_mads x min_mad (0.75%) "
+        "is refused",
+    )
+
+
 class DataSettings(_Section):
     source: SourceKind = "exchange"
     exchange: str = "bitbank"
@@ -62,6 +93,7 @@ class DataSettings(_Section):
     )
     demo_seed: int = 7
     gaps: GapPolicy = GapPolicy()
+    continuity: ContinuityPolicy = ContinuityPolicy()
 
 
 class PathSettings(_Section):

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 RECORDING = "BTCUSDT_BINANCE_15m_20230801_20240731.csv"
 """Binance BTC/USDT, a year without gaps (../shared/data/SOURCES.md)."""
 
-VALUE_COLUMNS = ["open", "high", "low", "close", "volume"]
+PRICE_COLUMNS = ["open", "high", "low", "close"]
 
 
 def use_fast_runs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,17 +52,25 @@ def write_candle_slice(recording: Path, last_day: str, days: int, target: Path) 
 
 
 def scramble_last_days(candle_file: Path, days: int, seed: int, target: Path) -> Path:
-    """The same candles with the OHLCV rows of the last `days` days permuted among those days' timestamps.
+    """The same candles with the order of the market's moves in the last `days` days permuted.
 
-    Every candle stays a valid candle and the timestamps stay in order; only the order of the market's
-    moves inside the window is scrambled.
+    Each candle of the window takes the shape (high, low, close and volume relative to its open) of a
+    randomly chosen candle of the window, chained from the previous close: every candle stays a valid
+    candle opening where the previous one closed, and the timestamps stay in order, so the file passes
+    validation (permuting whole rows would not: their opens jump, see `data.continuity`).
     """
     frame = read_candle_file(candle_file)
     stamps = parse_timestamps(frame["timestamp"])
     rows = np.flatnonzero(stamps > stamps.iloc[-1] - pd.Timedelta(days=days))
     shuffled = np.random.default_rng(seed).permutation(rows)
-    values = frame[VALUE_COLUMNS].to_numpy()
-    frame.loc[rows, VALUE_COLUMNS] = values[shuffled]
+    prices = frame[PRICE_COLUMNS].astype(float).to_numpy()
+    shapes = prices / prices[:, :1]
+    previous_close = prices[rows[0] - 1, 3]
+    for row, source in zip(rows, shuffled, strict=True):
+        prices[row] = shapes[source] * previous_close
+        previous_close = prices[row, 3]
+    frame[PRICE_COLUMNS] = prices
+    frame.loc[rows, "volume"] = frame.loc[shuffled, "volume"].to_numpy()
     frame.to_csv(target, index=False)
     return target
 

@@ -172,3 +172,84 @@ def test_parquet_file_with_typed_columns_is_checked(tmp_path: Path) -> None:
     code, output = _check(str(path))
     assert code == 0, output
     assert "Rows: 288" in output
+
+
+PRICES = ["open", "high", "low", "close"]
+W2_FILE = "BTCUSDT_BINANCE_15m_20220801_20230731.csv"
+ETH_FILE = "ETHUSDT_BINANCE_15m_20220101_20260305.csv"
+SPLICE_AT = "2024-07-01T00:00:00Z"
+
+
+def _problems_of(path: Path) -> dict[str, dict[str, object]]:
+    result = runner.invoke(app, ["data", "check", str(path), "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["usable"] is False
+    return {problem["check"]: problem for problem in report["problems"]}
+
+
+def _last_days(shared_data: Path, name: str, days: int) -> pd.DataFrame:
+    """The file's last `days` days as the CSV source reads them, prices as numbers."""
+    frame = pd.read_csv(shared_data / name, dtype={"timestamp": str})
+    return frame.iloc[-days * 96 :].reset_index(drop=True)
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_every_shared_file_passes_the_continuity_checks(shared_data: Path) -> None:
+    """No real file trips `data.continuity` (the measured margins are in its field descriptions)."""
+    for path in sorted(shared_data.glob("*.csv")):
+        result = runner.invoke(app, ["data", "check", str(path), "--json"])
+        report = json.loads(result.stdout)
+        assert result.exit_code == 0 and report["problems"] == [], f"{path.name}: {report['problems']}"
+
+
+def test_last_three_weeks_reordered_with_timestamps_rewritten_is_refused(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The issue's case: every row of the last 21 days is a real candle, at a timestamp kept in order."""
+    frame = _last_days(shared_data, SLICE_SOURCE, 60)
+    block = frame.index[-21 * 96 :]
+    values = ["open", "high", "low", "close", "volume"]
+    frame.loc[block, values] = frame.loc[block, values].sample(frac=1.0, random_state=0).to_numpy()
+    problems = _problems_of(_write(frame, tmp_path / "reordered.csv"))
+    assert "open_gap" in problems
+    named = pd.to_datetime(problems["open_gap"]["timestamps"], utc=True)
+    assert (named >= pd.Timestamp(frame.at[block[0], "timestamp"])).all()
+    assert problems["open_gap"]["count"] > len(block) // 2
+
+
+def test_series_spliced_from_another_market_is_refused_at_the_splice(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """ETH/USDT candles pasted into BTC/USDT from 2024-07-01 on, at the same timestamps."""
+    frame = _last_days(shared_data, SLICE_SOURCE, 60).set_index("timestamp")
+    eth = pd.read_csv(shared_data / ETH_FILE, dtype={"timestamp": str}).set_index("timestamp")
+    spliced = frame.index[frame.index >= SPLICE_AT]
+    frame.loc[spliced] = eth.loc[spliced, frame.columns].to_numpy()
+    problems = _problems_of(_write(frame.reset_index(), tmp_path / "spliced.csv"))
+    assert set(problems) == {"open_gap", "price_jump"}
+    assert problems["open_gap"]["timestamps"] == problems["price_jump"]["timestamps"] == [SPLICE_AT]
+
+
+def test_price_unit_change_in_the_middle_is_refused_at_the_change(shared_data: Path, tmp_path: Path) -> None:
+    frame = _last_days(shared_data, SLICE_SOURCE, 60)
+    changed = frame["timestamp"] >= SPLICE_AT
+    frame.loc[changed, PRICES] *= 100
+    problems = _problems_of(_write(frame, tmp_path / "x100.csv"))
+    assert set(problems) == {"open_gap", "price_jump"}
+    assert problems["open_gap"]["timestamps"] == problems["price_jump"]["timestamps"] == [SPLICE_AT]
+
+
+def test_price_unit_change_right_after_the_halt_gap_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    """Across the 2023-03-24 halt the open is not compared with the close before it: the move check,
+    scaled to the 6 candles the move spans, names the first candle after the gap."""
+    frame = pd.read_csv(shared_data / W2_FILE, dtype={"timestamp": str})
+    after_halt = "2023-03-24T14:00:00Z"
+    frame.loc[frame["timestamp"] >= after_halt, PRICES] *= 100
+    problems = _problems_of(_write(frame, tmp_path / "x100-after-halt.csv"))
+    assert set(problems) == {"price_jump"}
+    assert problems["price_jump"]["timestamps"] == [after_halt]

@@ -11,7 +11,7 @@ import pytest
 from retrain.data.demo import DemoSource
 from retrain.data.validation import DataQualityReport, Finding, validate_candles
 from retrain.errors import CandleValidationError
-from retrain.settings import DataSettings, GapPolicy
+from retrain.settings import ContinuityPolicy, DataSettings, GapPolicy
 
 END = pd.Timestamp("2024-06-01T00:00:00Z")
 SETTINGS = DataSettings()
@@ -133,6 +133,21 @@ def test_unparseable_timestamp_is_reported_by_row_number() -> None:
     problems = _problems(raw)
     assert problems["timestamp_unparseable"].timestamps == ["row 8"]
     assert "'yesterday'" in problems["timestamp_unparseable"].message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["-1", "-2024", "-99999999999999", "9000000000000000"],
+    ids=["year-1", "year-2024", "ms-1199", "ms+287k"],
+)
+def test_timestamp_outside_the_years_1_to_9999_is_unusable_not_a_crash(value: str) -> None:
+    """Found by the fuzzer: pandas reads "-1" as the ISO-8601 year -1 and huge epoch milliseconds as
+    years far beyond 9999, which no report (Python datetime) can hold."""
+    raw = _as_text(_demo())
+    raw.loc[7, "timestamp"] = value
+    problems = _problems(raw)
+    assert problems["timestamp_unparseable"].timestamps == ["row 8"]
+    assert repr(value) in problems["timestamp_unparseable"].message
 
 
 def test_a_row_without_a_usable_timestamp_is_named_by_its_row_number() -> None:
@@ -309,3 +324,86 @@ def test_text_and_markdown_show_the_gaps_and_the_problems() -> None:
     assert gap in report.format_text()
     assert f"| {_iso(demo, 30)} | {_iso(demo, 31)} | 2 |" in report.to_markdown()
     assert "NOT usable" in report.format_text() and "NOT usable" in report.to_markdown()
+
+
+def _open_at(raw: pd.DataFrame, row: int, factor: float) -> None:
+    """Candle `row` opens `factor` times the previous close (its range widened to hold the open)."""
+    raw.loc[row, "open"] = raw.loc[row - 1, "close"] * factor
+    raw.loc[row, "high"] = max(raw.loc[row, "high"], raw.loc[row, "open"])
+    raw.loc[row, "low"] = min(raw.loc[row, "low"], raw.loc[row, "open"])
+
+
+def _scale_from(raw: pd.DataFrame, row: int, factor: float) -> None:
+    """Every price from candle `row` on multiplied by `factor`, as a price unit change would write them."""
+    raw.loc[row:, ["open", "high", "low", "close"]] *= factor
+
+
+def test_candle_opening_away_from_the_previous_close_is_a_hard_problem() -> None:
+    raw = _demo()
+    _open_at(raw, 50, 1.03)
+    problems = _problems(raw)
+    assert set(problems) == {"open_gap"}
+    assert problems["open_gap"].timestamps == [_iso(raw, 50)]
+    assert "3.00%" in problems["open_gap"].message and "max_open_gap" in problems["open_gap"].message
+
+
+def test_open_after_missing_candles_is_not_compared_with_the_close_before_the_gap() -> None:
+    raw = _demo(days=30)
+    _open_at(raw, 55, 1.03)
+    _, report = validate_candles(raw.drop(index=range(50, 55)), SETTINGS)
+    assert report.usable
+    assert [w.check for w in report.warnings] == ["gaps"]
+
+
+def test_close_to_close_move_beyond_the_mad_bound_is_a_hard_problem() -> None:
+    """A genuine-looking candle from the old price level to x100: its open follows the previous close,
+    so only the move check can see it."""
+    raw = _demo(days=10)
+    _scale_from(raw, 300, 100.0)
+    raw.loc[300, ["open", "low"]] = raw.loc[299, "close"]
+    problems = _problems(raw)
+    assert set(problems) == {"price_jump"}
+    assert problems["price_jump"].timestamps == [_iso(raw, 300)]
+    assert problems["price_jump"].count == 1
+    assert "max_move_mads" in problems["price_jump"].message
+
+
+def test_price_unit_change_across_missing_candles_is_still_caught_by_the_move_check() -> None:
+    raw = _demo(days=30)
+    _scale_from(raw, 55, 100.0)
+    problems = _problems(raw.drop(index=range(50, 55)))
+    assert set(problems) == {"price_jump"}
+    assert problems["price_jump"].timestamps == [_iso(raw, 55)]
+
+
+def test_price_unit_change_names_both_continuity_checks_at_the_change() -> None:
+    raw = _demo(days=10)
+    _scale_from(raw, 400, 0.01)
+    problems = _problems(raw)
+    assert set(problems) == {"open_gap", "price_jump"}
+    assert problems["open_gap"].timestamps == problems["price_jump"].timestamps == [_iso(raw, 400)]
+
+
+@pytest.mark.parametrize(("step", "usable"), [(1.002, True), (1.01, False)], ids=["0.2%", "1%"])
+def test_move_in_a_window_of_unchanged_prices_is_measured_against_the_mad_floor(
+    step: float, usable: bool
+) -> None:
+    """Unchanged prices have a MAD of 0: the `min_mad` floor (5e-5) makes a 0.2% step 40 MADs, not
+    infinitely many, while a 1% step (200 MADs) is still a jump."""
+    raw = _demo()
+    price = raw.loc[0, "open"]
+    raw.loc[:, ["open", "high", "low", "close"]] = price
+    raw.loc[150:, ["open", "high", "low", "close"]] = price * step
+    raw.loc[150, ["open", "low"]] = price
+    if usable:
+        assert validate_candles(raw, SETTINGS)[1].usable
+    else:
+        assert _problems(raw)["price_jump"].timestamps == [_iso(raw, 150)]
+
+
+def test_continuity_thresholds_come_from_the_settings() -> None:
+    raw = _demo()
+    _open_at(raw, 50, 1.01)
+    validate_candles(raw, SETTINGS)
+    strict = DataSettings(continuity=ContinuityPolicy(max_open_gap=0.005))
+    assert set(_problems(raw, strict)) == {"open_gap"}

@@ -12,6 +12,18 @@ forward-filled halt would invent flat prices and zero returns the market never h
 label code drops every row whose look-back window or label horizon touches a missing candle, so no
 feature or label spans a hole. Longer gaps, or more missing candles in total, are hard problems: the
 data must be refetched or the policy deliberately widened.
+
+Continuity policy (`DataSettings.continuity`, a `ContinuityPolicy`): on a real market each candle opens
+where the previous one closed, and a 15-minute move is rarely more than a few dozen times the typical
+one. Two hard checks catch rows that are each valid but do not belong together (a block of rows
+reordered with its timestamps rewritten in order, a series spliced in from another market, a price unit
+change part-way): `open_gap` (|open / previous close - 1| above `max_open_gap`) and `price_jump` (a
+close-to-close log return more than `max_move_mads` rolling median absolute deviations from the rolling
+median). Across missing candles the open is *not* compared with the last close before the gap (the
+market moved meanwhile); the close-to-close return across the gap is divided by sqrt(candles spanned),
+the random-walk scaling, before the MAD check, so a splice or unit change at a gap is still caught. Both
+checks run on the rows whose timestamp and four prices are usable, and only when the rows are unique
+and in time order (otherwise the order is already a hard problem).
 """
 
 from __future__ import annotations
@@ -21,7 +33,9 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, computed_field
+from scipy.stats import median_abs_deviation
 
 from retrain.data.candles import (
     CANDLE_COLUMNS,
@@ -31,7 +45,7 @@ from retrain.data.candles import (
     parse_timestamps,
 )
 from retrain.errors import CandleValidationError
-from retrain.settings import DataSettings
+from retrain.settings import ContinuityPolicy, DataSettings
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +53,14 @@ SHOWN_TIMESTAMPS = 10
 """Offending timestamps listed per finding; the total is always given."""
 
 _TIMESTAMP_UNIT = "us"
+
+_EARLIEST = pd.Timestamp("0001-01-01T00:00:00Z")
+_LATEST = pd.Timestamp("9999-12-31T23:59:59.999999Z")
+"""Python's datetime range, which reports hold: pandas parses "-1" as the year -1 (an ISO-8601
+expanded year) and epoch milliseconds into years up to 294,000, which must be unusable, not a crash."""
+
+_MAD_CHUNK = 4096
+"""Rolling-MAD windows computed at once: bounds the memory of the window copies (4096 x 96 floats)."""
 
 
 class Finding(BaseModel):
@@ -153,10 +175,13 @@ def validate_candles(
     problems = _schema_problems(raw) + timestamp_problems + value_problems
     report = DataQualityReport(rows=len(raw), requested_days=days)
     valid = stamps.dropna()
+    in_order = True
     if not valid.empty:
         first, last = valid.min(), valid.max()
         report.first_timestamp, report.last_timestamp = first.to_pydatetime(), last.to_pydatetime()
-        problems += _order_problems(valid)
+        order_problems = _order_problems(valid)
+        in_order = not any(f.check in {"duplicate_timestamp", "unsorted"} for f in order_problems)
+        problems += order_problems
         grid_warnings, grid_problems = _grid_findings(valid, report, settings)
         report.warnings += grid_warnings
         problems += grid_problems
@@ -168,6 +193,8 @@ def validate_candles(
             report.staleness_minutes, found = _staleness(last, now, settings)
             problems += found
     problems += _ohlc_problems(values, stamps)
+    if in_order:
+        problems += _continuity_problems(values, stamps, settings.continuity)
     report.problems = problems
     for finding in report.warnings:
         logger.warning("candle validation: %s", _finding_text(finding))
@@ -206,13 +233,15 @@ def _timestamps(raw: pd.DataFrame) -> tuple[pd.Series, list[Finding]]:
         return pd.Series(pd.NaT, index=raw.index, dtype=f"datetime64[{_TIMESTAMP_UNIT}, UTC]"), []
     column = raw["timestamp"]
     stamps = _parse(column).dt.as_unit(_TIMESTAMP_UNIT)
+    stamps = stamps.where(stamps.between(_EARLIEST, _LATEST))
     positions = np.flatnonzero(stamps.isna().to_numpy())
     if len(positions) == 0:
         return stamps, []
     examples = ", ".join(repr(column.iloc[i]) for i in positions[:3])
     finding = Finding(
         check="timestamp_unparseable",
-        message=f"{len(positions):,} timestamp(s) are missing or unparseable (e.g. {examples}); "
+        message=f"{len(positions):,} timestamp(s) are missing, unparseable or outside the years 1-9999 "
+        f"(e.g. {examples}); "
         "expected ISO-8601 UTC like 2025-01-01T00:15:00Z or epoch milliseconds",
         timestamps=[f"row {i + 1}" for i in positions[:SHOWN_TIMESTAMPS]],
         count=len(positions),
@@ -469,6 +498,92 @@ def _ohlc_problems(values: pd.DataFrame, stamps: pd.Series) -> list[Finding]:
                 )
             )
     return problems
+
+
+def continuity_measures(candles: pd.DataFrame, policy: ContinuityPolicy) -> pd.DataFrame:
+    """Per candle after the first of a sorted, unique table (UTC `DatetimeIndex`, positive float prices):
+    `steps` (15-minute intervals since the previous candle), `open_gap` (|open / previous close - 1|,
+    NaN after missing candles), `mad` (the rolling MAD of the log returns, before the `min_mad` floor)
+    and `move_mads` (the close-to-close log return, divided by sqrt(steps), in rolling MADs from the
+    rolling median; see the module docstring)."""
+    index = candles.index
+    steps = np.maximum(1.0, np.round((index[1:] - index[:-1]) / CANDLE_INTERVAL))
+    close = candles["close"].to_numpy(dtype="float64")
+    open_gap = np.abs(candles["open"].to_numpy(dtype="float64")[1:] / close[:-1] - 1)
+    open_gap[steps > 1] = np.nan
+    moves = np.diff(np.log(close)) / np.sqrt(steps)
+    median, mad = _rolling_median_and_mad(moves, policy.mad_window)
+    move_mads = np.abs(moves - median) / np.maximum(mad, policy.min_mad)
+    return pd.DataFrame(
+        {"steps": steps, "open_gap": open_gap, "mad": mad, "move_mads": move_mads}, index=index[1:]
+    )
+
+
+def _rolling_median_and_mad(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median and MAD of the `window` values centred on each value; near the ends the first or last
+    full window is used, and the whole series when it is shorter than `window`."""
+    n = len(values)
+    if n == 0:
+        return np.empty(0), np.empty(0)
+    width = min(window, n)
+    windows = sliding_window_view(values, width)
+    medians = np.empty(len(windows))
+    mads = np.empty(len(windows))
+    for start in range(0, len(windows), _MAD_CHUNK):
+        chunk = windows[start : start + _MAD_CHUNK]
+        medians[start : start + len(chunk)] = np.median(chunk, axis=1)
+        mads[start : start + len(chunk)] = median_abs_deviation(chunk, axis=1)
+    first = np.clip(np.arange(n) - width // 2, 0, n - width)
+    return medians[first], mads[first]
+
+
+def _continuity_problems(values: pd.DataFrame, stamps: pd.Series, policy: ContinuityPolicy) -> list[Finding]:
+    """Open against the previous close, and close-to-close moves against the rolling MAD bound."""
+    if not all(column in values.columns for column in PRICE_COLUMNS):
+        return []
+    prices = values[list(PRICE_COLUMNS)]
+    usable = stamps.notna() & np.isfinite(prices).all(axis=1) & (prices > 0).all(axis=1)
+    if usable.sum() < 2:
+        return []
+    candles = prices[usable].set_axis(pd.DatetimeIndex(stamps[usable]))
+    measures = continuity_measures(candles, policy)
+    problems = []
+    jumps = measures["open_gap"] > policy.max_open_gap
+    if jumps.any():
+        problems.append(
+            _stamps_finding(
+                "open_gap",
+                f"{jumps.sum():,} candle(s) open more than {policy.max_open_gap:.2%} away from the previous "
+                f"candle's close (largest {measures['open_gap'].max():.2%}): rows reordered, or prices "
+                "spliced from another series or unit? Refetch the data (data.continuity.max_open_gap)",
+                measures.index[jumps.to_numpy()],
+            )
+        )
+    moves = measures["move_mads"] > policy.max_move_mads
+    if moves.any():
+        worst = measures.loc[moves, "move_mads"]
+        problems.append(
+            _stamps_finding(
+                "price_jump",
+                f"{moves.sum():,} close-to-close move(s) exceed {policy.max_move_mads:g} rolling median "
+                f"absolute deviations of the log returns (largest {worst.max():,.0f}, a close of "
+                f"{_move_text(candles['close'], worst.idxmax())}): a price unit change or a series "
+                "spliced from another market? Refetch the data (data.continuity.max_move_mads)",
+                measures.index[moves.to_numpy()],
+            )
+        )
+    return problems
+
+
+def _move_text(close: pd.Series, at: pd.Timestamp) -> str:
+    position = close.index.get_loc(at)
+    return f"{close.iloc[position]:,.6g} after {close.iloc[position - 1]:,.6g}"
+
+
+def _stamps_finding(check: str, message: str, at: pd.DatetimeIndex) -> Finding:
+    return Finding(
+        check=check, message=message, timestamps=[_iso(ts) for ts in at[:SHOWN_TIMESTAMPS]], count=len(at)
+    )
 
 
 def _rows_finding(check: str, message: str, mask: pd.Series, stamps: pd.Series) -> Finding:
