@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -127,6 +127,18 @@ class ProductionEnsemble:
     def predict_labels(self, X: pd.DataFrame) -> np.ndarray:
         """Class names of the most probable class."""
         return np.asarray(self._classes, dtype=object)[self.predict(X)]
+
+    def get_model_info(self) -> dict[str, Any]:
+        """What the bot logs about the model it loaded: type, members, weights, classes and features."""
+        return {
+            "model_type": type(self).__name__,
+            "members": list(self._weights),
+            "weights": dict(self._weights),
+            "classes": list(self._classes),
+            "feature_count": len(self._feature_names),
+            "feature_names": list(self._feature_names),
+            "feature_definition_hash": self._feature_definition_hash,
+        }
 
     def __repr__(self) -> str:
         weights = ", ".join(f"{name}={w:.2f}" for name, w in self._weights.items())

@@ -412,6 +412,20 @@ class FeatureManager:
         logger.debug("features: %d of %d grid rows kept", len(table), len(grid))
         return table
 
+    def generate_features(self, market_data: pd.DataFrame) -> pd.DataFrame:
+        """The trading bot's entry point: candles in, feature table out (one row per usable candle).
+
+        `market_data` is either a validated candle table (UTC `DatetimeIndex`) or a raw one with a
+        `timestamp` column, as the exchange returns it; a raw table is validated first and refused with
+        `CandleValidationError` naming every problem. The bot predicts on the last row.
+        """
+        if "timestamp" in market_data.columns:
+            from retrain.data.validation import validate_candles
+            from retrain.settings import DataSettings
+
+            market_data, _ = validate_candles(market_data, DataSettings())
+        return self.build(market_data)
+
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable summary for model metadata."""
         return {

@@ -1,0 +1,79 @@
+"""The trading bot's own documented code runs unchanged against a model this project promoted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrain.data.demo import DemoSource
+from retrain.features import FeatureManager
+from retrain.pipeline import run_pipeline
+from retrain.settings import load_settings
+from retrain.store import load_production
+
+OPEN_GATE = {
+    "min_macro_f1": 0.0,
+    "min_margin_over_baselines": -1.0,
+    "max_regression_vs_champion": 1.0,
+    "min_class_support": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models_dir = tmp_path_factory.mktemp("models")
+    settings = load_settings(
+        data={"source": "demo", "days": 30},
+        split={"holdout_days": 5},
+        tuning={"n_trials": 1},
+        training={"models": ["random_forest", "lightgbm"]},
+        paths={"models_dir": str(models_dir)},
+        gate=OPEN_GATE,
+    )
+    outcome = run_pipeline(settings)
+    assert outcome.status == "promoted", outcome.reasons
+    return models_dir
+
+
+def test_the_bots_documented_snippet_runs_unchanged_on_a_promoted_model(
+    promoted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metadata = json.loads((promoted / "production" / "production_model_metadata.json").read_text())
+    market_data = DemoSource(seed=11).fetch(6)
+    # The bot's code, verbatim (only the import paths and the loading of `model` differ).
+    # fmt: off
+    feature_manager = FeatureManager(); model = load_production(promoted).model  # noqa: E702
+    print(metadata['model_type'], metadata['created_at'], metadata['performance_metrics']['f1_score'])
+    print(metadata['model_file'], len(metadata['feature_names']), metadata['training_info']['samples_count'])
+    for metric, value in metadata['performance_metrics'].items(): print(f"{metric}: {value}")  # noqa: E701
+    features = feature_manager.generate_features(market_data)   # candles in, feature table out
+    prediction = model.predict(features); probabilities = model.predict_proba(features)  # noqa: E702
+    # fmt: on
+
+    printed = capsys.readouterr().out
+    assert printed.startswith("ProductionEnsemble ")
+    for metric in ("f1_score", "accuracy", "precision", "recall"):
+        assert 0.0 <= metadata["performance_metrics"][metric] <= 1.0
+        assert f"{metric}: " in printed
+    assert len(prediction) == len(features) == len(probabilities) > 0
+    assert probabilities.shape[1] == 3
+
+
+def test_model_info_names_type_members_weights_and_features(promoted: Path) -> None:
+    model = load_production(promoted).model
+    info = model.get_model_info()
+    assert info["model_type"] == "ProductionEnsemble"
+    assert set(info["members"]) == {"random_forest", "lightgbm"}
+    assert abs(sum(info["weights"].values()) - 1.0) < 1e-9
+    assert info["feature_count"] == len(info["feature_names"]) == len(FeatureManager().feature_names)
+
+
+def test_generate_features_refuses_raw_candles_with_problems_by_name() -> None:
+    from retrain.errors import CandleValidationError
+
+    raw = DemoSource(seed=3).fetch(6)
+    raw.loc[10, ["high", "low"]] = raw.loc[10, ["low", "high"]].to_numpy()
+    with pytest.raises(CandleValidationError, match="open_close_outside_range"):
+        FeatureManager().generate_features(raw)
