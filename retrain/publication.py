@@ -8,6 +8,7 @@ nothing and builds no metadata (no git subprocess, no library scan).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,11 @@ def publish(
     *,
     promote_it: bool,
     live_at_evaluation: str | None,
+    companions: Mapping[str, bytes],
 ) -> Publication:
-    """Promote the challenger (compare-and-swap against `live_at_evaluation`), or archive it as rejected."""
-    options = dict(keep=store.keep_versions, lock_timeout=store.lock_timeout_s)
+    """Promote the challenger (compare-and-swap against `live_at_evaluation`), or archive it as rejected;
+    `companions` are stored beside it (the monitor's drift reference), hashed in its metadata."""
+    options = dict(keep=store.keep_versions, lock_timeout=store.lock_timeout_s, companions=companions)
     if promote_it:
         version = promote(models_dir, model_bytes, metadata, expected_live=live_at_evaluation, **options)
         status = "promoted"

@@ -30,6 +30,7 @@ from retrain.handoffs import (
     SourceRecord,
     TrainedModelRef,
 )
+from retrain.monitor.reference import REFERENCE_FILE, build_reference
 from retrain.publication import build_metadata, publish
 from retrain.report import write_report
 from retrain.run_dir import RunDir
@@ -191,9 +192,12 @@ def publish_stage(
     if dry_run:
         return Publication(version=None, status="dry-run", previous_version=live_at_evaluation)
     with _timed(run, "promotion"):
+        dataset = run.read_dataset()
+        split = split_holdout(dataset.X, dataset.y, settings.split.holdout_days, settings.purge_gap)
+        reference = build_reference(split.X_train, run.read_ensemble().predict_proba(split.X_holdout))
         metadata = build_metadata(
             settings,
-            dataset=run.read_dataset(),
+            dataset=dataset,
             trained=run.read_trained(models),
             evaluation=run.read_evaluation(),
             champion=evaluation.champion,
@@ -210,6 +214,7 @@ def publish_stage(
             metadata,
             promote_it=decision.promote,
             live_at_evaluation=live_at_evaluation,
+            companions={REFERENCE_FILE: reference.to_bytes()},
         )
 
 

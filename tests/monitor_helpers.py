@@ -22,7 +22,6 @@ from retrain.ensemble import ProductionEnsemble
 from retrain.monitor.reference import REFERENCE_FILE, build_reference
 from retrain.settings import Settings
 from retrain.store import promote
-from retrain.store.layout import StoreLayout
 from tests.ensemble_helpers import FittedMember
 from tests.store_helpers import make_metadata
 
@@ -84,7 +83,5 @@ def promote_model(
             "performance_metrics": {"holdout": {"end": model.holdout_end.isoformat()}},
         }
     )
-    version = promote(models_dir, model.ensemble, metadata)
-    if reference is not None:
-        build_reference(*reference).save(StoreLayout(models_dir).version_dir(version) / REFERENCE_FILE)
-    return version
+    companions = {REFERENCE_FILE: build_reference(*reference).to_bytes()} if reference is not None else None
+    return promote(models_dir, model.ensemble, metadata, companions=companions)

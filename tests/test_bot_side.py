@@ -77,3 +77,13 @@ def test_generate_features_refuses_raw_candles_with_problems_by_name() -> None:
     raw.loc[10, ["high", "low"]] = raw.loc[10, ["low", "high"]].to_numpy()
     with pytest.raises(CandleValidationError, match="open_close_outside_range"):
         FeatureManager().generate_features(raw)
+
+
+def test_a_promoted_model_carries_its_drift_reference_hashed_in_its_metadata(promoted: Path) -> None:
+    from retrain.monitor.reference import REFERENCE_FILE, load_version_reference
+    from retrain.store import load_production_metadata
+
+    metadata = load_production_metadata(promoted)
+    reference = load_version_reference(promoted, metadata)
+    assert reference is not None and REFERENCE_FILE in metadata.companion_files
+    assert reference.feature_names == metadata.feature_names

@@ -16,6 +16,8 @@ from retrain.monitor.drift import feature_drift, psi, reference_cdf
 from retrain.monitor.reference import REFERENCE_FILE, DriftReference, build_reference, load_version_reference
 from retrain.monitor.state import MonitorState, decide, load_state, save_state
 from retrain.settings import MonitorSettings
+from retrain.store import load_production_metadata, promote
+from tests.store_helpers import VersionedModel, make_metadata
 
 START = datetime(2025, 4, 8, 23, 5, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -99,14 +101,22 @@ def test_drift_refuses_rows_without_the_reference_features() -> None:
         feature_drift(pd.DataFrame({"a": [0.0] * 50}), _reference(), fdr=0.01, min_psi=0.25)
 
 
-def test_the_reference_round_trips_through_a_version_directory_and_a_corrupt_one_is_named(
-    tmp_path: Path,
-) -> None:
-    assert load_version_reference(tmp_path) is None
+def test_the_reference_round_trips_through_the_store_and_a_modified_one_is_refused(tmp_path: Path) -> None:
+    without = promote(tmp_path / "a", VersionedModel("plain"), make_metadata())
+    assert load_version_reference(tmp_path / "a", load_production_metadata(tmp_path / "a")) is None
     reference = _reference(rows=500)
-    reference.save(tmp_path / REFERENCE_FILE)
-    assert load_version_reference(tmp_path) == reference
+    promote(
+        tmp_path / "b",
+        VersionedModel("watched"),
+        make_metadata(),
+        companions={REFERENCE_FILE: reference.to_bytes()},
+    )
+    metadata = load_production_metadata(tmp_path / "b")
+    assert load_version_reference(tmp_path / "b", metadata) == reference
     assert reference.holdout_mix.shares == {"SELL": 0.0, "HOLD": 1.0, "BUY": 0.0}
-    (tmp_path / REFERENCE_FILE).write_text('{"levels": [0, 1]}')
+    path = tmp_path / "b" / "archive" / metadata.version / REFERENCE_FILE
+    path.chmod(0o644)
+    path.write_text('{"levels": [0, 1]}')
     with pytest.raises(ModelIntegrityError, match=REFERENCE_FILE):
-        load_version_reference(tmp_path)
+        load_version_reference(tmp_path / "b", metadata)
+    assert without

@@ -17,8 +17,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retrain.errors import InvalidInputError, ModelIntegrityError
-from retrain.files import write_atomically
 from retrain.labels import CLASSES
+from retrain.store import ModelMetadata, read_companion
 
 logger = logging.getLogger(__name__)
 
@@ -79,19 +79,18 @@ class DriftReference(BaseModel):
     def feature_names(self) -> list[str]:
         return list(self.quantiles)
 
-    def save(self, path: Path | str) -> Path:
-        """Write the JSON atomically (a reader never sees half a file); returns the path."""
-        return write_atomically(Path(path), (self.model_dump_json(indent=1) + "\n").encode(), durable=True)
+    def to_bytes(self) -> bytes:
+        """The JSON stored beside the model (its SHA-256 goes into the model's metadata)."""
+        return (self.model_dump_json(indent=1) + "\n").encode()
 
     @classmethod
-    def load(cls, path: Path | str) -> DriftReference:
-        """Read a file written by `save`; a corrupt one raises ModelIntegrityError naming it."""
-        path = Path(path)
+    def from_bytes(cls, data: bytes, source: str) -> DriftReference:
+        """Read what `to_bytes` wrote; anything else raises ModelIntegrityError naming `source`."""
         try:
-            return cls.model_validate_json(path.read_bytes())
+            return cls.model_validate_json(data)
         except ValidationError as exc:
             raise ModelIntegrityError(
-                f"{path} is not a drift reference this code reads ({exc.error_count()} problem(s): "
+                f"{source} is not a drift reference this code reads ({exc.error_count()} problem(s): "
                 f"{exc.errors()[0]['msg']}); rebuild it with retrain.monitor.reference.build_reference"
             ) from exc
 
@@ -118,9 +117,10 @@ def build_reference(
     )
 
 
-def load_version_reference(version_dir: Path | str) -> DriftReference | None:
-    """The reference stored in a version directory, or None for a version stored without one."""
-    path = Path(version_dir) / REFERENCE_FILE
-    if not path.exists():
+def load_version_reference(models_dir: Path | str, metadata: ModelMetadata) -> DriftReference | None:
+    """The reference stored with a version (hash-checked against its metadata, so a signature covers it
+    too), or None for a version stored without one."""
+    data = read_companion(models_dir, metadata, REFERENCE_FILE)
+    if data is None:
         return None
-    return DriftReference.load(path)
+    return DriftReference.from_bytes(data, f"{REFERENCE_FILE} of version {metadata.version}")

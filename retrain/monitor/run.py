@@ -48,7 +48,6 @@ from retrain.monitor.state import decide, load_state, save_state, state_path
 from retrain.monitor.trend import append_pass, history_path
 from retrain.settings import MonitorWindow, Settings
 from retrain.store import ModelMetadata, load_production
-from retrain.store.layout import StoreLayout
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +241,7 @@ def monitor_pass(
     production = _load_production(settings, features)
     metadata = production.metadata
     candles, data = _fetch(settings, source, production, features.max_lookback, now)
-    reference = load_version_reference(StoreLayout(models_dir).version_dir(metadata.version))
+    reference = load_version_reference(models_dir, metadata)
     if candles is None:
         measures = _Measures(notes=[f"no usable candles: {data.error}"])
     else:

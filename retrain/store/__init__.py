@@ -15,6 +15,7 @@ from retrain.store.loading import (
     VerifyResult,
     load_production,
     load_production_metadata,
+    read_companion,
     verify_production,
 )
 from retrain.store.metadata import (
@@ -63,6 +64,7 @@ __all__ = [
     "load_production_metadata",
     "production_version",
     "promote",
+    "read_companion",
     "read_history",
     "recover",
     "rollback",

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 
 from retrain.errors import PromotionError
 from retrain.files import fsync_dir, write_atomically
@@ -32,10 +33,16 @@ def archived_versions(layout: StoreLayout) -> list[str]:
 
 
 def write_version(
-    layout: StoreLayout, metadata: ModelMetadata, model_bytes: bytes, *, key: bytes | None = None
+    layout: StoreLayout,
+    metadata: ModelMetadata,
+    model_bytes: bytes,
+    *,
+    key: bytes | None = None,
+    companions: Mapping[str, bytes] | None = None,
 ) -> None:
-    """Store the pair as `archive/<version>/`, durably, appearing in one rename once complete; with a
-    signing key, its signature file is written inside before that rename."""
+    """Store the pair as `archive/<version>/`, durably, appearing in one rename once complete; its
+    companion files (hashed in the metadata) and, with a signing key, its signature file are written
+    inside before that rename."""
     make_dir_durably(layout.archive)
     if layout.version_dir(metadata.version).exists():
         raise PromotionError(
@@ -46,6 +53,8 @@ def write_version(
     temp.mkdir()
     try:
         write_atomically(temp / MODEL_FILE, model_bytes, durable=True, read_only=True)
+        for name, content in (companions or {}).items():
+            write_atomically(temp / name, content, durable=True, read_only=True)
         metadata_bytes = metadata.to_json_bytes()
         write_atomically(temp / METADATA_FILE, metadata_bytes, durable=True, read_only=True)
         if key is not None:

@@ -224,3 +224,20 @@ def verify_production(models_dir: Path | str) -> VerifyResult:
             version = None
         return VerifyResult(version=version, intact=False, problem=str(exc))
     return VerifyResult(version=pair.metadata.version, intact=True, signature=pair.signature)
+
+
+def read_companion(models_dir: Path | str, metadata: ModelMetadata, name: str) -> bytes | None:
+    """A companion file stored beside `metadata`'s model, checked against the SHA-256 its metadata
+    records (so a signed pair covers it too); None when the version was stored without it."""
+    expected = metadata.companion_files.get(name)
+    if expected is None:
+        return None
+    path = StoreLayout(Path(models_dir)).version_dir(metadata.version) / name
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise ModelIntegrityError(
+            f"{path} has SHA-256 {digest}, but the metadata of version {metadata.version} records {expected}: "
+            "the file was modified; roll back or promote a new model"
+        )
+    return data

@@ -125,6 +125,10 @@ class ModelMetadata(BaseModel):
     library_versions: dict[str, str | None] = Field(description="null for a library that is not installed")
     config_hash: str | None = Field(description="SHA-256 of the effective configuration")
     prefect_flow_run_id: str | None = None
+    companion_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="file name -> SHA-256 of each file stored beside the model (the monitor's drift reference)",
+    )
     decision: Decision
     legacy_metadata: dict[str, Any] | None = Field(
         None, description="the original metadata of a model imported from the legacy in-place layout"

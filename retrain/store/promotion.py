@@ -13,6 +13,7 @@ import enum
 import hashlib
 import logging
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 
 from retrain.errors import (
@@ -22,19 +23,18 @@ from retrain.errors import (
     PromotionError,
     RollbackError,
 )
+from retrain.files import PICKLE_PROTOCOL
 from retrain.store.archive import archived_versions, prune, write_version
 from retrain.store.durable import replace_with_symlink
 from retrain.store.history import EventKind, HistoryEvent, append_event, predecessor, read_events
 from retrain.store.layout import StoreLayout, link_target, version_from_link
 from retrain.store.loading import read_pair
 from retrain.store.lock import promotion_lock
-from retrain.store.metadata import MODEL_FILE, ModelMetadata
+from retrain.store.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata
 from retrain.store.recovery import recover_locked
-from retrain.store.signature import signing_key
+from retrain.store.signature import SIGNATURE_FILE, signing_key
 
 logger = logging.getLogger(__name__)
-
-PICKLE_PROTOCOL = 5
 
 
 class AnyLive(enum.Enum):
@@ -54,10 +54,12 @@ def promote(
     keep: int = 10,
     lock_timeout: float = 600.0,
     expected_live: str | None | AnyLive = ANY_LIVE,
+    companions: Mapping[str, bytes] | None = None,
 ) -> str:
     """Archive `model` (object or pickle bytes) with `metadata` and put the pair live; returns the version.
 
-    Fills in model_sha256 and model_file; version and created_at come from the metadata. With a
+    Fills in model_sha256, model_file and the SHA-256 of each companion file (stored beside the model,
+    e.g. the monitor's drift reference); version and created_at come from the metadata. With a
     signing key configured (RETRAIN_SIGNING_KEY or store.signing_key_block), the pair is signed. With
     `expected_live` (a version, or None for "nothing in production"), the promotion is refused
     (ProductionChangedError) unless production is still in that state: the gate compared the
@@ -76,6 +78,7 @@ def promote(
         lock_timeout=lock_timeout,
         event="promote",
         expected_live=expected_live,
+        companions=companions,
     )
 
 
@@ -86,6 +89,7 @@ def archive_rejected(
     *,
     keep: int = 10,
     lock_timeout: float = 600.0,
+    companions: Mapping[str, bytes] | None = None,
 ) -> str:
     """Keep a challenger the gates rejected in the archive, for inspection (signed like a promotion when
     a key is configured); it never goes live."""
@@ -102,6 +106,7 @@ def archive_rejected(
         lock_timeout=lock_timeout,
         event="reject",
         expected_live=ANY_LIVE,
+        companions=companions,
     )
 
 
@@ -123,14 +128,21 @@ def _store(
     lock_timeout: float,
     event: EventKind,
     expected_live: str | None | AnyLive,
+    companions: Mapping[str, bytes] | None,
 ) -> str:
     if keep < 1:
         raise ConfigError(f"keep={keep}: the archive must keep at least 1 version (store.keep_versions)")
     layout = StoreLayout(models_dir)
     key = signing_key()  # before the lock and before writing: an unusable key stores nothing
     model_bytes = _pickled(model)
+    companions = dict(companions or {})
+    _check_companion_names(companions)
     stored = metadata.model_copy(
-        update={"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "model_file": MODEL_FILE}
+        update={
+            "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+            "model_file": MODEL_FILE,
+            "companion_files": {name: hashlib.sha256(data).hexdigest() for name, data in companions.items()},
+        }
     )
     version = stored.version
     with promotion_lock(layout, lock_timeout):
@@ -142,7 +154,7 @@ def _store(
                 "was evaluated against; nothing was promoted. Run again to compare with the current champion"
             )
         try:
-            write_version(layout, stored, model_bytes, key=key)
+            write_version(layout, stored, model_bytes, key=key, companions=companions)
             if event == "promote":
                 activate(layout, version)
         except OSError as exc:
@@ -165,6 +177,15 @@ def _store(
         )
         apply_retention(layout, keep)
     return version
+
+
+def _check_companion_names(companions: Mapping[str, bytes]) -> None:
+    reserved = {MODEL_FILE, METADATA_FILE, SIGNATURE_FILE}
+    for name in companions:
+        if "/" in name or name.startswith(".") or name in reserved or not name:
+            raise PromotionError(
+                f"companion file name {name!r} must be a plain file name, not hidden and not one of {sorted(reserved)}"
+            )
 
 
 def activate(layout: StoreLayout, version: str) -> None:
