@@ -191,11 +191,5 @@ def build_dataset(
         horizon=labels.horizon,
         threshold=labels.threshold,
     )
-    logger.info(
-        "dataset: %d rows %s .. %s, classes %s",
-        len(dataset),
-        index[0],
-        index[-1],
-        dataset.class_distribution(),
-    )
+    logger.info("dataset: %s", dataset.summary().sentence())
     return dataset

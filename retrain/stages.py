@@ -80,9 +80,7 @@ def dataset_stage(labels: LabelSettings, run: RunDir) -> DatasetSummary:
     with _timed(run, "features_labels"):
         dataset = build_dataset(run.read_candles(), labels)
         run.write_dataset(dataset)
-    summary = dataset.summary()
-    logger.info("dataset: %s", summary.sentence())
-    return summary
+    return dataset.summary()
 
 
 def train_stage(

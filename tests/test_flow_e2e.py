@@ -146,3 +146,43 @@ def test_run_on_scrambled_recent_market_is_rejected_and_production_is_kept(
     [rejection] = [title for title in received_titles(webhook_receiver) if "rejected" in title]
     assert rejection.startswith(f"[INFO] Challenger {summary['version']} rejected: failed ")
     assert "min_macro_f1" in rejection
+
+
+def test_core_library_logs_reach_the_runs_logs_as_sentences(tmp_path: Path) -> None:
+    import logging
+
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+
+    import flows  # noqa: F401  (attaches the core loggers)
+    from retrain.data.demo import DemoSource
+    from retrain.dataset import build_dataset
+    from retrain.settings import LabelSettings
+
+    @task
+    def build() -> int:
+        candles = DemoSource(seed=5).fetch(8).set_index("timestamp")
+        logging.getLogger("retrain.stages").info(
+            "dataset: %s", build_dataset(candles, LabelSettings()).summary().sentence()
+        )
+        return 1
+
+    @flow
+    def logs_core() -> int:
+        return build()
+
+    with temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: True}):
+        state = logs_core(return_state=True)
+        for handler in logging.getLogger("retrain").handlers:
+            handler.flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    messages = [log.message for log in logs if log.name.startswith("retrain.")]
+    assert any(message.startswith("dataset: ") and "labelled rows" in message for message in messages), (
+        messages
+    )
+    assert not any("{" in message for message in messages), "a dict repr reached the logs"
