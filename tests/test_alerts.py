@@ -9,10 +9,13 @@ from pydantic import ValidationError
 
 from retrain.alerts import (
     CHAMPION_REGRESSION_CHECK,
+    ECONOMIC_CHECK,
     Alert,
     Severity,
     champion_degradation_alert,
+    champion_without_edge_alert,
     failure_alert,
+    inconclusive_alert,
     promotion_alert,
     rejection_alert,
     rollback_alert,
@@ -154,3 +157,66 @@ def test_rollback_alert_is_info_and_names_both_versions_and_the_reason() -> None
 def test_alert_must_name_a_model_version_or_a_flow_run() -> None:
     with pytest.raises(ValidationError, match="must name the model version or the flow run"):
         Alert(kind="run_failed", severity=Severity.CRITICAL, title="t", body="b")
+
+
+UNDECIDED_CHECK = {
+    "name": "margin_over_persistence",
+    "value": 0.012,
+    "lower": -0.009,
+    "upper": 0.034,
+    "threshold": 0.0,
+    "verdict": "inconclusive",
+    "detail": "macro-F1 ensemble 0.3730 - persistence 0.3610 = +0.0120, 90% interval [-0.0090, +0.0340]",
+}
+ECONOMIC_FAILURE = {
+    "name": ECONOMIC_CHECK,
+    "value": -0.081,
+    "lower": -0.15,
+    "upper": -0.02,
+    "threshold": 0.0,
+    "verdict": "fail",
+    "detail": "champion's signals held 4 candles earn -0.0810 after fees",
+}
+
+
+def test_inconclusive_alert_is_info_says_the_champion_stays_and_lists_the_undecided_checks() -> None:
+    alert = inconclusive_alert("v9", "v7", [UNDECIDED_CHECK])
+
+    assert alert.kind == "gate_inconclusive"
+    assert alert.severity is Severity.INFO
+    assert alert.title == "[INFO] Challenger v9 inconclusive: margin_over_persistence"
+    assert "`v7` stays in production" in alert.body
+    assert "[-0.0090, +0.0340]" in alert.body
+    assert alert.details["champion_version"] == "v7"
+
+
+def test_inconclusive_alert_without_a_champion_says_production_stays_empty() -> None:
+    assert "production stays empty" in inconclusive_alert("v1", None, [UNDECIDED_CHECK]).body
+
+
+def test_champion_without_edge_is_critical_and_explains_each_failed_check() -> None:
+    alert = champion_without_edge_alert("v7", [ECONOMIC_FAILURE])
+
+    assert alert.kind == "champion_without_edge"
+    assert alert.severity is Severity.CRITICAL
+    assert alert.title.startswith(
+        f"[CRITICAL] Champion v7 has no edge on fresh data: failed {ECONOMIC_CHECK}"
+    )
+    assert "earn -0.0810 after fees" in alert.body
+    assert "do not earn more than standing aside" in alert.body  # the advice for the economic check
+    assert alert.version == "v7"
+
+
+def test_rejection_by_the_economic_check_gets_its_own_advice() -> None:
+    alert = rejection_alert([ECONOMIC_FAILURE], version="v9")
+
+    assert "held for the label horizon after fees" in alert.body
+    assert "gate check `" not in alert.body  # not the generic fallback
+
+
+@pytest.mark.parametrize(
+    "build", [lambda: inconclusive_alert("v9", "v7", []), lambda: champion_without_edge_alert("v7", [])]
+)
+def test_alerts_about_checks_refuse_an_empty_list(build) -> None:
+    with pytest.raises(AlertError, match="needs at least one"):
+        build()

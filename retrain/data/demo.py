@@ -12,12 +12,14 @@ returns), times 2 so that it has about unit spread:
     D_t = 2 * sum(v_s * r_s) / sum(v_s) / rms(r_(t-15) .. r_t),   s = t-3 .. t
 
 Everything in D_t is observable from the candles at the close of t (`planted_driver` computes it from a
-candle table). The next candle's return gets a drift in the driver's direction, scaled to the current
-volatility sigma_(t+1):  r_(t+1) = edge * sigma_(t+1) * clip(D_t, -2, 2) + sigma_(t+1) * z_(t+1).
-The driver rolls with the candles, so a strong volume-weighted move predicts the drift of the next
-hour (the label horizon's worth of candles): a trend that a model can learn from its return, volume
-and volatility features, as a momentum edge on a real market would be. With `edge = 0` the returns
-are a martingale difference: the direction of the next move is unpredictable, from anything.
+candle table). The next candle's return gets a drift *against* the driver, scaled to the current
+volatility sigma_(t+1):  r_(t+1) = -edge * sigma_(t+1) * clip(D_t, -2, 2) + sigma_(t+1) * z_(t+1).
+The driver rolls with the candles, so a strong volume-weighted move is partly given back over the next
+hour (the label horizon's worth of candles): a short-term reversal that a model can learn from its
+return, volume and volatility features. A reversal rather than a trend on purpose: a trend would
+hand the same edge to the `persistence` baseline (the last known label is the last hour's move), and
+the demo should show a model that beats every naive rule. With `edge = 0` the returns are a
+martingale difference: the direction of the next move is unpredictable, from anything.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class DemoSource:
             drift = 0.0
             if self.edge and i >= VOLATILITY_CANDLES:
                 driver = _driver(returns[i - VOLATILITY_CANDLES : i], volume[i - DRIVER_CANDLES : i])
-                drift = self.edge * sigma * min(max(driver, -DRIVER_CLIP), DRIVER_CLIP)
+                drift = -self.edge * sigma * min(max(driver, -DRIVER_CLIP), DRIVER_CLIP)
             noise = sigma * shocks[i]
             returns[i] = drift + noise
             volume[i] = base_volume[i] * (0.5 + abs(returns[i]) / _MEAN_ABS_RETURN)
@@ -126,7 +128,7 @@ def _driver(recent_returns: np.ndarray, recent_volume: np.ndarray) -> float:
 
 def planted_driver(candles: pd.DataFrame) -> pd.Series:
     """The driver D_t of every candle, computed from its close and volume as an observer could (NaN for
-    the first candles, whose windows are incomplete); its sign predicts the next candle's drift."""
+    the first candles, whose windows are incomplete); the next candle drifts against its sign."""
     log_return = np.log(candles["close"]).diff()
     volume = candles["volume"]
     weighted = (log_return * volume).rolling(DRIVER_CANDLES).sum() / volume.rolling(DRIVER_CANDLES).sum()
