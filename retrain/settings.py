@@ -62,7 +62,7 @@ class DataSettings(_Section):
     )
     demo_seed: int = 7
     demo_edge: float = Field(
-        0.3,
+        0.4,
         ge=0,
         le=1,
         description="strength of the demo source's planted directional signal (0 = none; retrain.data.demo)",

@@ -41,7 +41,7 @@ _MEAN_ABS_RETURN = _UNCONDITIONAL_SD / math.sqrt(2.0)  # E|t_4| = 1, and t_4 has
 DRIVER_CANDLES = 4
 VOLATILITY_CANDLES = 16
 DRIVER_CLIP = 2.0
-DEFAULT_EDGE = 0.3
+DEFAULT_EDGE = 0.4
 
 
 class DemoSource:
