@@ -124,12 +124,15 @@ class GateDecision(BaseModel):
     def to_markdown(self) -> str:
         text = f"**Decision: {self.outcome.upper()}**\n\n" + _checks_table(self.checks)
         if self.champion_checks:
-            edge = "has an edge" if self.champion_has_edge else "**has no edge on fresh data**"
+            edge = (
+                "no check failed" if self.champion_has_edge else "**no edge on fresh data: a check failed**"
+            )
             text += f"\n\nThe champion on the same rows ({edge}):\n\n" + _checks_table(self.champion_checks)
         return text
 
 
 def outcome_of(checks: list[GateCheck]) -> Outcome:
+    """reject if any check failed, else inconclusive if any was, else promote."""
     verdicts = {check.verdict for check in checks}
     if "fail" in verdicts:
         return "reject"

@@ -277,7 +277,7 @@ def test_markdown_shows_each_checks_value_interval_threshold_and_verdict(good: E
     assert text.startswith("**Decision: REJECT**")
     assert f"| margin_over_persistence | {persistence.value:.4f} | [{persistence.lower:.4f}, " in text
     assert "| min_class_support |" in text and "**FAIL**" in text
-    assert "The champion on the same rows (has an edge)" in text
+    assert "The champion on the same rows (no check failed)" in text
 
 
 def test_the_same_evaluation_always_gets_the_same_decision(good: EvaluationResult) -> None:
