@@ -18,9 +18,9 @@ the original rows.
 Why not `scipy.stats.bootstrap`: it supports paired statistics (`paired=True`) and vectorised ones,
 but it resamples single observations only: no blocks, so the intervals would ignore the dependence
 above. `arch.bootstrap.MovingBlockBootstrap` has blocks but calls the statistic once per resample in
-Python (seconds for 2,000 macro-F1s) and would be a new dependency for ~50 lines of numpy. Here every
-resample's confusion matrix comes out of one `np.bincount`: 2,000 resamples of 1,300 rows take a few
-tens of milliseconds.
+Python (sklearn's macro-F1 takes about 4 ms on 1,344 rows: 8 s per 2,000-resample interval) and would
+be a new dependency for ~50 lines of numpy. Here every resample's confusion matrix comes out of one
+`np.bincount`: 2,000 resamples of 1,344 rows take a few tens of milliseconds.
 """
 
 from __future__ import annotations
