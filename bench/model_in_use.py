@@ -62,6 +62,7 @@ OPEN_GATE = {
     "min_margin_over_baselines": -1.0,
     "max_regression_vs_champion": 1.0,
     "min_class_support": 0,
+    "min_economic_margin": -1.0,
 }
 TARGET_FILE_MB = 10.0
 TARGET_LOAD_MS = 300.0

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retrain.errors import AlertError
-from retrain.gate import CHAMPION_REGRESSION_CHECK, GateDecision
+from retrain.gate import CHAMPION_REGRESSION_CHECK, ECONOMIC_CHECK, GateDecision
 from retrain.handoffs import EvaluationSummary, Publication
 
 AlertKind = Literal[
@@ -29,6 +29,8 @@ AlertKind = Literal[
     "model_promoted",
     "model_rolled_back",
     "challenger_rejected",
+    "gate_inconclusive",
+    "champion_without_edge",
 ]
 
 # Floats such as 0.40 - 0.35 land a hair above 0.05: a drop equal to the tolerance is within it.
@@ -40,6 +42,10 @@ _CHECK_ADVICE = (
     (CHAMPION_REGRESSION_CHECK, "it is worse than the model in production on the same fresh rows"),
     ("min_macro_f1", "it is below the quality floor (`gate.min_macro_f1`)"),
     ("margin_over_", "it does not beat a naive baseline by the margin, so its signals add little"),
+    (
+        ECONOMIC_CHECK,
+        "its signals, held for the label horizon after fees, do not earn more than standing aside",
+    ),
     (
         "min_class_support",
         "the holdout has too few rows of a class to trust any score: lengthen `split.holdout_days`",
@@ -82,8 +88,10 @@ def alerts_for_run(
     degradation_tolerance: float,
     run_label: str,
 ) -> list[Alert]:
-    """Every alert a finished retrain deserves: the champion's degradation on fresh data, then the
-    promotion (info) or why the challenger was kept out. `run_label` names an unstored challenger."""
+    """Every alert a finished retrain deserves: the champion's degradation on fresh data; the promotion
+    (info), or why the challenger was kept out (rejected, or the evidence undecided); and a critical one
+    when the champion itself no longer beats the baselines or standing aside. `run_label` names an
+    unstored challenger."""
     alerts: list[Alert] = []
     champion = evaluation.champion
     fresh = evaluation.champion_macro_f1
@@ -100,6 +108,12 @@ def alerts_for_run(
         )
     elif decision.failed:
         alerts.append(rejection_alert([check.model_dump(mode="json") for check in decision.failed], version))
+    elif decision.inconclusive:
+        undecided = [check.model_dump(mode="json") for check in decision.inconclusive]
+        alerts.append(inconclusive_alert(version, champion.version, undecided))
+    if decision.champion_has_edge is False and champion.version is not None:
+        failed = [check.model_dump(mode="json") for check in decision.champion_failed]
+        alerts.append(champion_without_edge_alert(champion.version, failed))
     return alerts
 
 
@@ -284,6 +298,77 @@ def failure_alert(
             "run_url": run_url,
         },
         flow_run_id=flow_run_id,
+    )
+
+
+def inconclusive_alert(
+    version: str, champion_version: str | None, undecided_checks: Sequence[dict[str, Any]]
+) -> Alert:
+    """Tell that the holdout could not decide: no check failed, but some interval straddled its margin.
+
+    `undecided_checks` are the inconclusive gate checks as dicts (`GateCheck.model_dump()`). Production is
+    unchanged, so this is informational.
+    """
+    if not undecided_checks:
+        raise AlertError(f"inconclusive_alert for challenger {version!r} needs at least one undecided check")
+    names = [_check_name(check) for check in undecided_checks]
+    kept = f"`{champion_version}` stays in production" if champion_version else "production stays empty"
+    lines = [
+        f"Challenger `{version}` was not promoted: the evidence did not decide; {kept}.",
+        "Undecided checks (the interval straddles the margin):",
+    ]
+    lines += [f"- {_describe_check(check)}" for check in undecided_checks]
+    lines += [
+        "",
+        "Next: nothing to do for this run; the next run judges a new challenger on a fresh holdout. If "
+        "every week is inconclusive, the models' edge is too small for a holdout of this length to show: "
+        "review the features and the label threshold, or lengthen `split.holdout_days`.",
+    ]
+    severity = Severity.INFO
+    return Alert(
+        kind="gate_inconclusive",
+        severity=severity,
+        title=_title(severity, f"Challenger {version} inconclusive: {', '.join(names)}"),
+        body="\n".join(lines),
+        details={
+            "version": version,
+            "champion_version": champion_version,
+            "undecided_checks": [dict(check) for check in undecided_checks],
+        },
+        version=version,
+    )
+
+
+def champion_without_edge_alert(version: str, failed_checks: Sequence[dict[str, Any]]) -> Alert:
+    """Page the operator: the model in production no longer beats the naive baselines or standing aside
+    on fresh data (its own gate checks failed), so the bot is trading signals without an edge.
+
+    `failed_checks` are the champion's failed gate checks as dicts (`GateCheck.model_dump()`).
+    """
+    if not failed_checks:
+        raise AlertError(f"champion_without_edge_alert for {version!r} needs at least one failed check")
+    names = [_check_name(check) for check in failed_checks]
+    lines = [
+        f"The production model `{version}` has no edge on the fresh holdout: the bot trades signals that "
+        "do worse than a naive rule or than standing aside.",
+        "Failed checks:",
+    ]
+    lines += [f"- {_describe_check(check)}" for check in failed_checks]
+    advice = dict.fromkeys(_advice(name) for name in names)
+    lines += [
+        "",
+        "Why it matters: " + "; ".join(advice) + ".",
+        "Next: decide whether the bot should keep trading on this model: pause it or reduce its size until "
+        "a challenger passes the gate; run the retraining flow now rather than waiting for the schedule.",
+    ]
+    severity = Severity.CRITICAL
+    return Alert(
+        kind="champion_without_edge",
+        severity=severity,
+        title=_title(severity, f"Champion {version} has no edge on fresh data: failed {', '.join(names)}"),
+        body="\n".join(lines),
+        details={"version": version, "failed_checks": [dict(check) for check in failed_checks]},
+        version=version,
     )
 
 

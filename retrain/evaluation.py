@@ -11,6 +11,9 @@ baselines computed on the same rows:
   forecast, the prior itself, gives the no-skill log-loss).
 The champion (the model in production) is re-scored on the same holdout: its stored scores are from an
 older market and cannot be compared with fresh ones.
+
+The result keeps the per-row holdout predictions of the ensemble, the baselines and the champion with
+the labels and returns (`HoldoutRows`): the promotion gate bootstraps its comparisons over those rows.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from retrain.ensemble import ProductionEnsemble
 from retrain.errors import EnsembleError, InvalidInputError, RetrainError
 from retrain.labels import CLASSES, CODES, HOLD
 from retrain.metrics import macro_f1
-from retrain.trading import TradingSummary, trading_readout
+from retrain.trading import TradingSummary, horizon_pnl, trading_readout
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,42 @@ class ModelEvaluation(BaseModel):
     name: str
     scores: ClassificationScores
     trading: TradingSummary
+    horizon_value: float | None = Field(
+        None,
+        description="value after fees of trading each signal for the label horizon, against standing "
+        "aside (sum of `retrain.trading.horizon_pnl` over the holdout)",
+    )
+
+
+class HoldoutRows(BaseModel):
+    """The holdout row by row, for statistics that resample rows (the gate's bootstrap)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    y_true: list[int]
+    next_return: list[float] = Field(description="return of the candle after each row")
+    run_starts: list[int] = Field(description="positions of rows that do not follow the previous candle")
+    predictions: dict[str, list[int]] = Field(
+        description="class codes per row of 'ensemble', each baseline and (when re-scored) 'champion'"
+    )
+    horizon: int
+    fee_rate: float
+
+    def new_run(self) -> np.ndarray:
+        """True where a row starts a run of consecutive candles (row 0 and the rows after a gap)."""
+        flags = np.zeros(len(self.y_true), dtype=bool)
+        flags[self.run_starts] = True
+        return flags
+
+    def pnl(self, name: str) -> np.ndarray:
+        """Per-row value after fees of `name`'s signals traded for the horizon (`horizon_pnl`)."""
+        return horizon_pnl(
+            np.asarray(self.predictions[name], dtype=np.int64),
+            np.asarray(self.next_return),
+            self.horizon,
+            self.fee_rate,
+            self.new_run(),
+        )
 
 
 class EvaluationResult(BaseModel):
@@ -88,6 +127,7 @@ class EvaluationResult(BaseModel):
     baselines: dict[str, ModelEvaluation]
     champion: ModelEvaluation | None = None
     champion_note: str | None = Field(None, description="why the champion is missing or not fully comparable")
+    rows: HoldoutRows | None = Field(None, description="per-row labels, returns and predictions")
     equity_curves: dict[str, list[float]] = Field(
         default_factory=dict, exclude=True, description="trading equity per model, for plots; not serialised"
     )
@@ -111,6 +151,7 @@ class EvaluationResult(BaseModel):
                 "hit_rate": ev.trading.hit_rate,
                 "trades": ev.trading.n_trades,
                 "max_drawdown": ev.trading.max_drawdown,
+                "horizon_value": ev.horizon_value,
             }
             for name, kind, ev in rows
         ]
@@ -195,13 +236,20 @@ def evaluate_holdout(
     returns = next_return.to_numpy(dtype=np.float64)
     if ENSEMBLE in ensemble.members:
         raise EnsembleError(f"a member is named {ENSEMBLE!r}, which is reserved for the ensemble's scores")
+    new_run = np.concatenate(([True], np.diff(y_holdout.index) != CANDLE_INTERVAL))
     curves: dict[str, list[float]] = {}
+    predictions: dict[str, list[int]] = {}
 
     def evaluate(name: str, y_pred: np.ndarray, proba: np.ndarray | None) -> ModelEvaluation:
         readout = trading_readout(y_pred, returns, fee_rate)
         curves[name] = readout.equity_curve
         scores = score_predictions(y_true, y_pred, proba)
-        return ModelEvaluation(name=name, scores=scores, trading=readout.summary())
+        value = float(horizon_pnl(y_pred, returns, horizon, fee_rate, new_run).sum())
+        return ModelEvaluation(name=name, scores=scores, trading=readout.summary(), horizon_value=value)
+
+    def keep(name: str, y_pred: np.ndarray) -> np.ndarray:
+        predictions[name] = np.asarray(y_pred, dtype=np.int64).tolist()
+        return y_pred
 
     member_input = ensemble.model_input(X_holdout)
     models = {}
@@ -209,17 +257,19 @@ def evaluate_holdout(
         proba = np.asarray(member.predict_proba(member_input))
         models[name] = evaluate(name, proba.argmax(axis=1), proba)
     ensemble_proba = ensemble.predict_proba(X_holdout)
-    models[ENSEMBLE] = evaluate(ENSEMBLE, ensemble_proba.argmax(axis=1), ensemble_proba)
+    models[ENSEMBLE] = evaluate(ENSEMBLE, keep(ENSEMBLE, ensemble_proba.argmax(axis=1)), ensemble_proba)
 
     prior_proba = np.tile(class_prior(y_history), (len(y_true), 1))
     baselines = {
-        name: evaluate(name, y_pred, prior_proba if name == "class_prior_random" else None)
+        name: evaluate(name, keep(name, y_pred), prior_proba if name == "class_prior_random" else None)
         for name, y_pred in naive_baselines(y_holdout, y_history, horizon, seed).items()
     }
 
     champion_proba, champion_note = _rescore_champion(champion, ensemble, X_holdout)
     champion_evaluation = (
-        None if champion_proba is None else evaluate(CHAMPION, champion_proba.argmax(axis=1), champion_proba)
+        None
+        if champion_proba is None
+        else evaluate(CHAMPION, keep(CHAMPION, champion_proba.argmax(axis=1)), champion_proba)
     )
     result = EvaluationResult(
         holdout_start=y_holdout.index[0].to_pydatetime(),
@@ -230,6 +280,14 @@ def evaluate_holdout(
         baselines=baselines,
         champion=champion_evaluation,
         champion_note=champion_note,
+        rows=HoldoutRows(
+            y_true=y_true.tolist(),
+            next_return=returns.tolist(),
+            run_starts=np.flatnonzero(new_run).tolist(),
+            predictions=predictions,
+            horizon=horizon,
+            fee_rate=fee_rate,
+        ),
         equity_curves=curves,
     )
     logger.info(

@@ -98,7 +98,7 @@ def run_retrain(runner: StageRunner, request: RetrainRequest) -> RetrainOutcome:
     )
     outcome = RetrainOutcome(
         status=publication.status,
-        outcome="promote" if decision.promote else "reject",
+        outcome=decision.outcome,
         version=publication.version,
         previous_version=publication.previous_version,
         macro_f1=evaluation.ensemble_macro_f1,

@@ -92,6 +92,12 @@ class DataSettings(_Section):
         0.95, gt=0, le=1, description="share of the requested window that must be covered"
     )
     demo_seed: int = 7
+    demo_edge: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="strength of the demo source's planted directional signal (0 = none; retrain.data.demo)",
+    )
     gaps: GapPolicy = GapPolicy()
     continuity: ContinuityPolicy = ContinuityPolicy()
 
@@ -214,9 +220,17 @@ class GateSettings(_Section):
     """Promotion gates (config/thresholds.yaml)."""
 
     min_macro_f1: float = Field(0.35, ge=0, le=1)
-    min_margin_over_baselines: float = Field(0.02, ge=-1, le=1)
+    min_margin_over_baselines: float = Field(0.0, ge=-1, le=1)
     max_regression_vs_champion: float = Field(0.01, ge=0, le=1)
     min_class_support: int = Field(20, ge=0)
+    min_economic_margin: float = Field(
+        0.0, ge=-1, le=1, description="value after fees the signals must add over standing aside"
+    )
+    confidence: float = Field(0.9, gt=0, lt=1, description="two-sided coverage of the bootstrap intervals")
+    bootstrap_resamples: int = Field(2000, ge=100, le=100_000)
+    bootstrap_block: int | None = Field(
+        None, ge=1, description="rows per bootstrap block; default max(4 x horizon, rows ** (1/3))"
+    )
 
 
 MonitorAlertKind = Literal["model.degraded", "features.drifted", "data.stale", "model.expired"]

@@ -11,13 +11,15 @@ from retrain.alerts import (
     Alert,
     Severity,
     champion_degradation_alert,
+    champion_without_edge_alert,
     failure_alert,
+    inconclusive_alert,
     promotion_alert,
     rejection_alert,
     rollback_alert,
 )
 from retrain.errors import AlertError
-from retrain.gate import CHAMPION_REGRESSION_CHECK
+from retrain.gate import CHAMPION_REGRESSION_CHECK, ECONOMIC_CHECK
 
 REGRESSION_CHECK = {
     "name": CHAMPION_REGRESSION_CHECK,
@@ -175,11 +177,27 @@ def _summary(champion_recorded: float | None, champion_fresh: float | None, ense
     )
 
 
-def _decision(passed: bool):
+def _decision(passed: bool, champion_verdict: str | None = None):
     from retrain.gate import GateCheck, GateDecision
 
-    check = GateCheck(name="min_macro_f1", value=0.4, threshold=0.35, passed=passed, detail="floor")
-    return GateDecision(promote=passed, checks=[check])
+    verdict = "pass" if passed else "fail"
+    check = GateCheck(name="min_macro_f1", value=0.4, threshold=0.35, verdict=verdict, detail="floor")
+    champion_checks = []
+    if champion_verdict is not None:
+        champion_checks = [
+            GateCheck(
+                name="margin_over_persistence",
+                value=-0.02,
+                lower=-0.05,
+                upper=-0.01,
+                threshold=0.0,
+                verdict=champion_verdict,
+                detail="champion vs persistence",
+            )
+        ]
+    return GateDecision(
+        outcome="promote" if passed else "reject", checks=[check], champion_checks=champion_checks
+    )
 
 
 def test_alerts_for_a_promoted_run_are_the_promotion_alone_while_the_champion_holds() -> None:
@@ -223,3 +241,81 @@ def test_alerts_for_a_first_run_without_champion_skip_the_degradation_check() ->
         run_label="run",
     )
     assert [alert.kind for alert in alerts] == ["model_promoted"]
+
+
+UNDECIDED_CHECK = {
+    "name": "margin_over_persistence",
+    "value": 0.012,
+    "lower": -0.009,
+    "upper": 0.034,
+    "threshold": 0.0,
+    "verdict": "inconclusive",
+    "detail": "macro-F1 ensemble 0.3730 - persistence 0.3610 = +0.0120, 90% interval [-0.0090, +0.0340]",
+}
+ECONOMIC_FAILURE = {
+    "name": ECONOMIC_CHECK,
+    "value": -0.081,
+    "lower": -0.15,
+    "upper": -0.02,
+    "threshold": 0.0,
+    "verdict": "fail",
+    "detail": "champion's signals held 4 candles earn -0.0810 after fees",
+}
+
+
+def test_inconclusive_alert_is_info_says_the_champion_stays_and_lists_the_undecided_checks() -> None:
+    alert = inconclusive_alert("v9", "v7", [UNDECIDED_CHECK])
+
+    assert alert.kind == "gate_inconclusive"
+    assert alert.severity is Severity.INFO
+    assert alert.title == "[INFO] Challenger v9 inconclusive: margin_over_persistence"
+    assert "`v7` stays in production" in alert.body
+    assert "[-0.0090, +0.0340]" in alert.body
+    assert alert.details["champion_version"] == "v7"
+
+
+def test_inconclusive_alert_without_a_champion_says_production_stays_empty() -> None:
+    assert "production stays empty" in inconclusive_alert("v1", None, [UNDECIDED_CHECK]).body
+
+
+def test_champion_without_edge_is_critical_and_explains_each_failed_check() -> None:
+    alert = champion_without_edge_alert("v7", [ECONOMIC_FAILURE])
+
+    assert alert.kind == "champion_without_edge"
+    assert alert.severity is Severity.CRITICAL
+    assert alert.title.startswith(
+        f"[CRITICAL] Champion v7 has no edge on fresh data: failed {ECONOMIC_CHECK}"
+    )
+    assert "earn -0.0810 after fees" in alert.body
+    assert "do not earn more than standing aside" in alert.body  # the advice for the economic check
+    assert alert.version == "v7"
+
+
+def test_rejection_by_the_economic_check_gets_its_own_advice() -> None:
+    alert = rejection_alert([ECONOMIC_FAILURE], version="v9")
+
+    assert "held for the label horizon after fees" in alert.body
+    assert "gate check `" not in alert.body  # not the generic fallback
+
+
+@pytest.mark.parametrize(
+    "build", [lambda: inconclusive_alert("v9", "v7", []), lambda: champion_without_edge_alert("v7", [])]
+)
+def test_alerts_about_checks_refuse_an_empty_list(build) -> None:
+    with pytest.raises(AlertError, match="needs at least one"):
+        build()
+
+
+def test_alerts_for_a_run_whose_champion_lost_its_edge_page_the_operator() -> None:
+    from retrain.alerts import alerts_for_run
+    from retrain.handoffs import Publication
+
+    alerts = alerts_for_run(
+        _summary(0.40, 0.39),
+        _decision(False, champion_verdict="fail"),
+        Publication(version="v2", status="rejected", previous_version="v1"),
+        degradation_tolerance=0.05,
+        run_label="run",
+    )
+    assert [alert.kind for alert in alerts] == ["challenger_rejected", "champion_without_edge"]
+    assert alerts[1].severity.value == "critical"

@@ -216,6 +216,7 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectS
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "RETRAIN_GATE__MIN_MACRO_F1": "0",
         "RETRAIN_GATE__MIN_MARGIN_OVER_BASELINES": "-1",
+        "RETRAIN_GATE__MIN_ECONOMIC_MARGIN": "-1",
     }
     started: list[subprocess.Popen[bytes]] = []
     try:

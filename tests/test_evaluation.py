@@ -14,7 +14,7 @@ from retrain.ensemble import ProductionEnsemble
 from retrain.errors import InvalidInputError
 from retrain.evaluation import EvaluationResult, evaluate_holdout, naive_baselines, score_predictions
 from retrain.labels import BUY, CLASSES, HOLD, SELL
-from retrain.trading import trading_readout
+from retrain.trading import horizon_pnl, trading_readout
 from tests.ensemble_helpers import FittedMember
 
 FEATURES = ["ret_1", "ret_4", "volatility", "volume_z"]
@@ -303,3 +303,60 @@ def test_refuses_returns_that_are_not_aligned_with_the_labels(
             fee_rate=FEE,
             seed=11,
         )
+
+
+def test_result_keeps_the_holdout_rows_and_every_predictors_per_row_predictions(
+    market: dict, challenger: ProductionEnsemble
+) -> None:
+    X, y = market["X"].iloc[300:], market["y"].iloc[300:].to_numpy()
+    returns = market["next_return"].iloc[300:].to_numpy()
+
+    result = _evaluate(market, challenger, champion=challenger)
+
+    rows = result.rows
+    assert rows is not None
+    assert rows.y_true == y.tolist()
+    assert rows.next_return == returns.tolist()
+    assert rows.run_starts == [0]
+    assert (rows.horizon, rows.fee_rate) == (HORIZON, FEE)
+    assert list(rows.predictions) == [
+        "ensemble",
+        "always_hold",
+        "persistence",
+        "class_prior_random",
+        "champion",
+    ]
+    assert rows.predictions["ensemble"] == challenger.predict_proba(X).argmax(axis=1).tolist()
+    assert rows.predictions["champion"] == rows.predictions["ensemble"]
+    restored = EvaluationResult.model_validate_json(result.model_dump_json())
+    assert restored.rows == rows
+
+
+def test_horizon_value_is_the_total_of_the_horizon_held_signals(
+    market: dict, challenger: ProductionEnsemble
+) -> None:
+    result = _evaluate(market, challenger)
+
+    ensemble = np.asarray(result.rows.predictions["ensemble"])
+    returns = market["next_return"].iloc[300:].to_numpy()
+    expected = horizon_pnl(ensemble, returns, HORIZON, FEE).sum()
+    assert result.models["ensemble"].horizon_value == pytest.approx(expected)
+    np.testing.assert_allclose(result.rows.pnl("ensemble"), horizon_pnl(ensemble, returns, HORIZON, FEE))
+    assert result.baselines["always_hold"].horizon_value == 0.0
+
+
+def test_a_gap_in_the_holdout_starts_a_new_run_of_rows(market: dict, challenger: ProductionEnsemble) -> None:
+    keep = np.r_[300:340, 350:400]  # ten candles missing after the 40th holdout row
+
+    result = evaluate_holdout(
+        challenger,
+        market["X"].iloc[keep],
+        market["y"].iloc[keep],
+        market["next_return"].iloc[keep],
+        market["y"].iloc[:300],
+        horizon=HORIZON,
+        fee_rate=FEE,
+        seed=11,
+    )
+
+    assert result.rows.run_starts == [0, 40]

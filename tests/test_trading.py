@@ -1,4 +1,4 @@
-"""The trading read-out on tiny examples computed by hand."""
+"""The trading read-out and the horizon-held economic measure on tiny examples computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from retrain.errors import InvalidInputError
 from retrain.labels import BUY, HOLD, SELL
-from retrain.trading import TradingSummary, trading_readout
+from retrain.trading import TradingSummary, horizon_pnl, trading_readout
 
 FEE = 0.001
 
@@ -96,3 +96,70 @@ def test_refuses_signals_that_are_not_class_codes() -> None:
 def test_refuses_signals_and_returns_of_different_lengths() -> None:
     with pytest.raises(InvalidInputError, match="same length"):
         trading_readout(np.array([BUY, SELL]), np.zeros(3), FEE)
+
+
+def test_horizon_pnl_stacks_overlapping_signals_and_charges_fees_on_the_net_position_change() -> None:
+    signals = np.array([BUY, BUY, HOLD, SELL])
+    next_return = np.array([0.01, -0.02, 0.03, -0.04])
+
+    pnl = horizon_pnl(signals, next_return, horizon=2, fee_rate=FEE)
+
+    # net positions (each signal holds 1/2 for 2 candles): 0.5, 1.0, 0.5, -0.5
+    # traded: 0.5 (enter), 0.5 (second tranche), 0.5 (first tranche expires), 1.0 (second expires, short
+    # opens), then 0.5 (the short closes at the end of the rows)
+    expected = [
+        0.5 * 0.01 - FEE * 0.5,
+        1.0 * -0.02 - FEE * 0.5,
+        0.5 * 0.03 - FEE * 0.5,
+        -0.5 * -0.04 - FEE * (1.0 + 0.5),
+    ]
+    np.testing.assert_allclose(pnl, expected)
+
+
+def test_horizon_pnl_rolls_repeated_signals_without_fees() -> None:
+    pnl = horizon_pnl(np.full(4, BUY), np.zeros(4), horizon=2, fee_rate=FEE)
+
+    # enter half, enter the other half, roll, roll, then exit the whole position after the last row
+    np.testing.assert_allclose(pnl, [-FEE * 0.5, -FEE * 0.5, 0.0, -FEE * 1.0])
+
+
+def test_horizon_pnl_a_buy_and_a_sell_within_the_horizon_cancel() -> None:
+    pnl = horizon_pnl(np.array([BUY, SELL, HOLD]), np.array([0.01, 0.02, 0.03]), horizon=2, fee_rate=FEE)
+
+    # positions 0.5, 0.0, -0.5: the SELL's tranche outlives the BUY's by one candle
+    np.testing.assert_allclose(pnl, [0.5 * 0.01 - FEE * 0.5, -FEE * 0.5, -0.5 * 0.03 - FEE * (0.5 + 0.5)])
+
+
+def test_horizon_pnl_closes_every_tranche_at_a_gap_and_restarts_flat() -> None:
+    new_run = np.array([False, False, True])
+
+    pnl = horizon_pnl(np.full(3, BUY), np.full(3, 0.01), horizon=2, fee_rate=FEE, new_run=new_run)
+
+    # run 1: positions 0.5, 1.0, then exit 1.0; run 2: enter 0.5 and exit 0.5 on its only row
+    np.testing.assert_allclose(
+        pnl, [0.5 * 0.01 - FEE * 0.5, 1.0 * 0.01 - FEE * (0.5 + 1.0), 0.5 * 0.01 - FEE * (0.5 + 0.5)]
+    )
+
+
+def test_horizon_pnl_of_a_one_candle_horizon_is_the_read_out_without_compounding() -> None:
+    signals = np.array([BUY, BUY, HOLD, SELL, BUY])
+    next_return = np.array([0.01, -0.02, 0.05, -0.03, 0.02])
+
+    pnl = horizon_pnl(signals, next_return, horizon=1, fee_rate=FEE)
+
+    position = np.array([1, 1, 0, -1, 1])
+    traded = np.abs(np.diff(position, prepend=0)) + np.array([0, 0, 0, 0, 1])
+    np.testing.assert_allclose(pnl, position * next_return - FEE * traded)
+
+
+def test_standing_aside_earns_nothing_on_every_row() -> None:
+    pnl = horizon_pnl(np.full(5, HOLD), np.array([0.1, -0.2, 0.3, 0.0, 0.05]), horizon=4, fee_rate=FEE)
+
+    np.testing.assert_array_equal(pnl, np.zeros(5))
+
+
+def test_horizon_pnl_refuses_a_horizon_below_one_and_misshapen_run_flags() -> None:
+    with pytest.raises(InvalidInputError, match="horizon"):
+        horizon_pnl(np.array([BUY]), np.zeros(1), horizon=0, fee_rate=FEE)
+    with pytest.raises(InvalidInputError, match="new_run"):
+        horizon_pnl(np.array([BUY, BUY]), np.zeros(2), horizon=2, fee_rate=FEE, new_run=np.array([True]))

@@ -55,7 +55,7 @@ def run_and_report(
         records,
         rows,
         block=max(settings.labels.horizon, 16),
-        confidence=settings.gate.confidence if hasattr(settings.gate, "confidence") else 0.9,
+        confidence=settings.gate.confidence,
         seed=settings.training.seed,
     )
     markdown = "\n".join(

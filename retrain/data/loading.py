@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def make_source(data: DataSettings) -> CandleSource:
     """Build the source named by `data.source`."""
     if data.source == "demo":
-        return DemoSource(seed=data.demo_seed)
+        return DemoSource(seed=data.demo_seed, edge=data.demo_edge)
     if data.source == "csv":
         if data.csv_path is None:
             raise ConfigError("data.source is 'csv' but data.csv_path is not set (RETRAIN_DATA__CSV_PATH)")
