@@ -19,21 +19,23 @@ from retrain.settings import SourceKind, load_run_settings
 
 @flow(name="backtest", timeout_seconds=48 * 3600)
 def backtest(
-    start: Annotated[date, Field(description="The first weekly cutoff (UTC midnight).")],
-    weeks: Annotated[int, Field(ge=1, le=260, description="How many weekly cutoffs to replay.")],
-    source: Annotated[
-        SourceKind | None,
-        Field(description="csv file, the exchange's local cache, or demo; default: config."),
-    ] = None,
-    data_path: Annotated[str | None, Field(description="The candle file, with source csv.")] = None,
-    trials: Annotated[
-        int | None, Field(ge=1, le=1000, description="Optuna trials per model and week.")
-    ] = None,
-    out: Annotated[
-        str, Field(description="Folder for the weeks, scratch store and report; a rerun resumes there.")
-    ] = "backtests/latest",
+    start: date,
+    weeks: Annotated[int, Field(ge=1, le=260)],
+    source: SourceKind | None = None,
+    data_path: str | None = None,
+    trials: Annotated[int, Field(ge=1, le=1000)] | None = None,
+    out: str = "backtests/latest",
 ) -> dict[str, Any]:
-    """Replay the weekly retrain-and-gate policy over history and score each live week."""
+    """Replay the weekly retrain-and-gate policy over history and score each live week.
+
+    Args:
+        start: The first weekly cutoff (UTC midnight).
+        weeks: How many weekly cutoffs to replay.
+        source: csv (a file), exchange (its local cache, never downloaded) or demo; default: the config.
+        data_path: The candle file, for source csv.
+        trials: Optuna trials per model and week; default: tuning.n_trials.
+        out: Folder for the weeks, the scratch store and the report; a rerun resumes there.
+    """
     logger = get_run_logger()
     settings = load_run_settings(source=source, data_path=data_path, trials=trials)
     plan = BacktestPlan(start=pd.Timestamp(start, tz="UTC"), weeks=weeks, out=Path(out))

@@ -16,7 +16,13 @@ def monitor(
     source: SourceKind | None = None, data_path: str | None = None, models_dir: str | None = None
 ) -> dict[str, Any]:
     """Watch the production model once; alerts (after `monitor.consecutive` passes) become events
-    `retrain.model.degraded`, `retrain.features.drifted`, `retrain.data.stale`, `retrain.model.expired`."""
+    `retrain.model.degraded`, `retrain.features.drifted`, `retrain.data.stale`, `retrain.model.expired`.
+
+    Args:
+        source: Candle source: exchange, csv or demo; default: data.source of the config.
+        data_path: The candle file, for source csv.
+        models_dir: The model store to watch; default: paths.models_dir.
+    """
     settings = load_run_settings(source=source, data_path=data_path, models_dir=models_dir)
     report = tasks.run_pass(settings)
     tasks.publish_artifacts(settings, report)

@@ -53,7 +53,18 @@ def retrain(
     models_dir: str | None = None,
 ) -> dict[str, Any]:
     """Retrain, evaluate and (if it passes the gate) promote the trading model. Parameters left out
-    keep the values of config/unified.yaml."""
+    keep the values of config/unified.yaml.
+
+    Args:
+        source: Candle source: exchange, csv or demo; default: data.source of the config.
+        data_path: The CSV or Parquet candle file, for source csv.
+        days: Days of candles to train on; default: data.days (180).
+        trials: Optuna trials per model; default: tuning.n_trials (50).
+        time_budget_s: Seconds each model's study may take, a safety net; default: tuning.timeout_s.
+        models: Models to train; default: lightgbm, xgboost and random_forest.
+        dry_run: Evaluate and report, but store nothing.
+        models_dir: The model store the bot reads; default: paths.models_dir.
+    """
     settings = load_run_settings(
         source=source,
         data_path=data_path,

@@ -69,7 +69,7 @@ def test_equal_predictors_give_an_interval_around_zero_and_a_better_one_clears_i
         weeks.append(pd.DataFrame({"y": y, "persistence": noisy, "same": noisy, "better": y}))
     same = block_bootstrap_mean_difference(weeks, "same", block=8, resamples=200, confidence=0.9, seed=1)
     better = block_bootstrap_mean_difference(weeks, "better", block=8, resamples=200, confidence=0.9, seed=1)
-    assert same.mean == 0.0 and same.lower == 0.0 and same.upper == 0.0
+    assert same.estimate == 0.0 and same.lower == 0.0 and same.upper == 0.0
     assert better.lower > 0.2
 
 

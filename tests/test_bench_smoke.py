@@ -185,3 +185,25 @@ def test_pruner_windows_compares_each_pruner_with_the_unpruned_run(tmp_path: Pat
         assert re.match(rf"{NUMBER} / {NUMBER}$", holdout)
     _, pruned, cv, holdout = table_row(text, "latest | unpruned")
     assert pruned == "0/0/0" and cv.count("(+0.0000)") == 3 and holdout.endswith("(+0.0000)")
+
+
+def test_controls_reports_each_scrambled_seed_and_the_demo_outcomes(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    run_bench(
+        "controls.py", *("--files", "W3", "--seeds", "1", "--trials", "1", "--days", "30", "--out", str(out))
+    )
+    text = section(out, "Controls: direction-scrambled candles and the demo")
+    assert re.search(r"Scrambled copies promoted: \*\*\d of 1\*\*", text)
+    for label in ("W3 scrambled, seed 0", "demo, demo_edge 0.0", "demo, default demo_edge"):
+        assert table_row(text, label)[0] in {"promote", "reject", "inconclusive"}
+
+
+def test_backtest_windows_reports_the_policy_against_persistence_and_the_cost_of_a_week(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "RESULTS.md"
+    args = ("--windows", "W3", "--weeks", "1", "--trials", "1", "--days", "30", "--out", str(out))
+    run_bench("backtest_windows.py", *args)
+    text = section(out, "Backtest of the weekly policy on the BTC calendar windows")
+    assert re.search(r"^\| W3 \(from \d{4}-\d\d-\d\d\) \| 1 \| [01] \|", text, re.M)
+    assert re.search(rf"\*\*{NUMBER}x\*\* \(target <= 1.1x", text)

@@ -12,20 +12,10 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict
 
 from retrain.backtest.replay import WeekRecord
+from retrain.bootstrap import Interval, block_indices, macro_f1_batch
 from retrain.metrics import macro_f1
 
 POLICIES = ("policy", "ungated", "never_retrain")
-
-
-class Interval(BaseModel):
-    """A mean weekly difference and its bootstrap interval."""
-
-    model_config = ConfigDict(frozen=True)
-
-    mean: float
-    lower: float
-    upper: float
-    confidence: float
 
 
 class BacktestSummary(BaseModel):
@@ -56,11 +46,6 @@ def gate_hit(record: WeekRecord) -> bool | None:
     return challenger > champion if record.decision == "promote" else champion >= challenger
 
 
-def _weekly_difference(rows: pd.DataFrame, predictor: str) -> float:
-    y = rows["y"].to_numpy()
-    return macro_f1(y, rows[predictor].to_numpy()) - macro_f1(y, rows["persistence"].to_numpy())
-
-
 def block_bootstrap_mean_difference(
     weeks: Sequence[pd.DataFrame],
     predictor: str,
@@ -71,28 +56,22 @@ def block_bootstrap_mean_difference(
     seed: int,
 ) -> Interval:
     """Mean over weeks of the predictor's live macro-F1 minus persistence's, with a moving-block bootstrap
-    interval: each resample redraws every week's rows in blocks of `block` consecutive rows (paired:
-    the same rows for the predictor and persistence), so the autocorrelation of 15-minute labels stays
-    inside the blocks."""
-    rng = np.random.default_rng(seed)
-    point = float(np.mean([_weekly_difference(rows, predictor) for rows in weeks]))
-    draws = np.empty(resamples)
-    for i in range(resamples):
-        draws[i] = np.mean(
-            [
-                _weekly_difference(rows.iloc[_block_indices(len(rows), block, rng)], predictor)
-                for rows in weeks
-            ]
-        )
+    interval: each resample redraws every week's rows in blocks of `block` consecutive rows (paired: the
+    same rows for the predictor and persistence), so the overlap of neighbouring labels stays inside a
+    block. `a` and `b` are the predictor's and persistence's mean weekly macro-F1."""
+    own, baseline, own_draws, baseline_draws = [], [], [], []
+    for number, rows in enumerate(weeks):
+        y = rows["y"].to_numpy(dtype=np.int64)
+        indices = block_indices(len(rows), min(block, len(rows)), resamples, seed + number)
+        for column, points, draws in ((predictor, own, own_draws), ("persistence", baseline, baseline_draws)):
+            predicted = rows[column].to_numpy(dtype=np.int64)
+            points.append(macro_f1(y, predicted))
+            draws.append(macro_f1_batch(y, predicted, indices))
+    differences = np.mean(own_draws, axis=0) - np.mean(baseline_draws, axis=0)
     tail = (1.0 - confidence) / 2.0
-    lower, upper = np.quantile(draws, [tail, 1.0 - tail])
-    return Interval(mean=point, lower=float(lower), upper=float(upper), confidence=confidence)
-
-
-def _block_indices(n: int, block: int, rng: np.random.Generator) -> np.ndarray:
-    block = max(1, min(block, n))
-    starts = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
-    return (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
+    lower, upper = np.quantile(differences, [tail, 1.0 - tail])
+    a, b = float(np.mean(own)), float(np.mean(baseline))
+    return Interval(estimate=a - b, lower=float(lower), upper=float(upper), confidence=confidence, a=a, b=b)
 
 
 def summarise(
@@ -156,7 +135,7 @@ def summary_markdown(summary: BacktestSummary) -> str:
     ]
     for name, interval in summary.live_minus_persistence.items():
         lines.append(
-            f"| {name} | {interval.mean:+.4f} | [{interval.lower:+.4f}, {interval.upper:+.4f}] at "
+            f"| {name} | {interval.estimate:+.4f} | [{interval.lower:+.4f}, {interval.upper:+.4f}] at "
             f"{interval.confidence:.0%} | {summary.total_return[name]:+.2%} |"
         )
     lines.append(f"| persistence | 0 | | {summary.total_return['persistence']:+.2%} |")

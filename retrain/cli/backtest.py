@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from retrain.errors import ConfigError, RetrainError
@@ -35,6 +34,8 @@ def backtest(
 ) -> None:
     """Replay the weekly policy: a full retrain at each cutoff, then the week after it scored for what was
     in production, the challenger ungated and the first model kept."""
+    import pandas as pd
+
     from retrain.backtest import BacktestPlan, run_and_report
 
     overrides: dict[str, dict[str, object]] = {}

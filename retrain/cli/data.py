@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
-import pandas as pd
 import typer
 
-from retrain.data.csv_source import CsvSource, read_candle_file
-from retrain.data.validation import DataQualityReport, validate_candles
 from retrain.errors import CandleValidationError, ConfigError, DataSourceError
 from retrain.settings import DataSettings, load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from retrain.data.validation import DataQualityReport
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 
@@ -30,6 +32,8 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Validate a candle file as the retraining flow would. Exit 0 when usable, 1 when not."""
+    from retrain.data.csv_source import CsvSource, read_candle_file  # pandas loads only for this command
+
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -52,6 +56,8 @@ def check(
 
 def _validate(raw: pd.DataFrame, settings: DataSettings, days: int | None) -> DataQualityReport:
     """The report whether or not the candles pass: a failing file is an answer here, not an error."""
+    from retrain.data.validation import DataQualityReport, validate_candles
+
     try:
         return validate_candles(raw, settings, days=days)[1]
     except CandleValidationError as exc:

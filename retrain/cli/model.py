@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from retrain.alerts import Alert, rollback_alert
 from retrain.errors import ConfigError, ModelStoreError
 from retrain.store import (
     MODEL_FILE,
@@ -24,14 +23,18 @@ from retrain.store import (
     verify_production,
 )
 
+if TYPE_CHECKING:
+    from retrain.alerts import Alert
+
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 
 ModelsDirOption = Annotated[
     Path | None,
     typer.Option(
         "--models-dir",
-        help="models directory (default: paths.models_dir of the configuration)",
+        help="The models directory; default: paths.models_dir of the configuration. It must exist.",
         file_okay=False,
+        exists=True,
     ),
 ]
 
@@ -202,6 +205,8 @@ def rollback_command(
     except ModelStoreError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"production is now {restored}")
+    from retrain.alerts import rollback_alert
+
     _announce(rollback_alert(restored, previous or "nothing", reason))
 
 

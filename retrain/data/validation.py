@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, computed_field
-from scipy.stats import median_abs_deviation
 
 from retrain.data.candles import (
     CANDLE_COLUMNS,
@@ -522,6 +521,8 @@ def continuity_measures(candles: pd.DataFrame, policy: ContinuityPolicy) -> pd.D
 def _rolling_median_and_mad(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Median and MAD of the `window` values centred on each value; near the ends the first or last
     full window is used, and the whole series when it is shorter than `window`."""
+    from scipy.stats import median_abs_deviation  # scipy.stats takes seconds to import: only when validating
+
     n = len(values)
     if n == 0:
         return np.empty(0), np.empty(0)
