@@ -13,7 +13,11 @@ from conftest import PROJECT_ROOT
 
 def _retrain(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "retrain.cli", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "retrain.cli", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     # Typer draws its error in a box: keep the words only.
     result.stderr = " ".join(re.sub(r"[\u2500-\u257f]", " ", result.stderr).split())
