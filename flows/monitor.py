@@ -26,7 +26,7 @@ def monitor(
     settings = load_run_settings(source=source, data_path=data_path, models_dir=models_dir)
     report = tasks.run_pass(settings)
     tasks.publish_artifacts(settings, report)
-    events = tasks.emit_alert_events(report)
+    events = tasks.emit_alert_events(settings, report)
     return {
         "version": report.version,
         "market": report.market,

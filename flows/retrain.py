@@ -51,6 +51,7 @@ def retrain(
     models: list[ModelName] | None = None,
     dry_run: bool = False,
     models_dir: str | None = None,
+    trigger: str | None = None,
 ) -> dict[str, Any]:
     """Retrain, evaluate and (if it passes the gate) promote the trading model. Parameters left out
     keep the values of config/unified.yaml.
@@ -64,6 +65,8 @@ def retrain(
         models: Models to train; default: lightgbm, xgboost and random_forest.
         dry_run: Evaluate and report, but store nothing.
         models_dir: The model store the bot reads; default: paths.models_dir.
+        trigger: What started this run when not the schedule or an operator (the degraded-model
+            trigger fills it from the monitor's event); recorded in the model's metadata.
     """
     settings = load_run_settings(
         source=source,
@@ -80,6 +83,7 @@ def retrain(
         run=new_run_dir(Path(settings.paths.runs), flow_run_id[:8]),
         dry_run=dry_run,
         flow_run_id=flow_run_id,
+        trigger=trigger,
     )
     outcome = run_retrain(PrefectRunner(settings.alerts.channels), request)
     get_run_logger().info("decision: %s", outcome.sentence())

@@ -130,6 +130,7 @@ class RetrainOutcome(_Record):
     reasons: list[str]
     run_dir: str
     models_dir: str
+    trigger: str | None = Field(None, description="what started the run, when an event did")
 
     def sentence(self) -> str:
         return (

@@ -84,6 +84,7 @@ def build_metadata(
     durations: dict[str, float],
     decision: GateDecision,
     flow_run_id: str | None,
+    trigger: str | None = None,
 ) -> ModelMetadata:
     """Everything recorded beside the model: scores, parameters, data, code and configuration."""
     metrics = performance_metrics(evaluation, champion.version)
@@ -119,6 +120,7 @@ def build_metadata(
         library_versions=collect_library_versions(),
         config_hash=settings.config_hash(),
         prefect_flow_run_id=flow_run_id,
+        triggered_by=trigger,
         decision=Decision(
             status="promoted" if decision.promote else "rejected",
             reasons=decision.reasons,

@@ -62,6 +62,8 @@ class RetrainRequest:
     source: CandleSource | None = None
     dry_run: bool = False
     flow_run_id: str | None = None
+    trigger: str | None = None
+    """What started the run when not the schedule or an operator (a degradation event)."""
     reuse_fold_datasets: bool = True
 
 
@@ -69,6 +71,8 @@ def run_retrain(runner: StageRunner, request: RetrainRequest) -> RetrainOutcome:
     """Fetch, train, evaluate, gate, publish, report and alert once, each stage run by `runner`."""
     settings, run = request.settings, request.run
     models = list(settings.training.models)
+    if request.trigger:
+        logger.info("retrain triggered by %s", request.trigger)
     window = runner.call(stages.fetch_stage, settings, run, request.source)
     title = runner.name_run(window)
     runner.call(stages.dataset_stage, settings.labels, run)
@@ -105,6 +109,7 @@ def run_retrain(runner: StageRunner, request: RetrainRequest) -> RetrainOutcome:
         reasons=decision.reasons,
         run_dir=str(run.root),
         models_dir=str(settings.paths.models_dir),
+        trigger=request.trigger,
     )
     logger.info("%s: %s", title, outcome.sentence())
     return outcome

@@ -184,6 +184,7 @@ def publish_stage(
     evaluation: EvaluationSummary,
     flow_run_id: str | None = None,
     dry_run: bool = False,
+    trigger: str | None = None,
 ) -> Publication:
     """Promote the challenger if the gate passed, else archive it as rejected; `dry_run` stores nothing."""
     live_at_evaluation = evaluation.champion.live_version
@@ -204,6 +205,7 @@ def publish_stage(
             durations=run.durations(),
             decision=decision,
             flow_run_id=flow_run_id,
+            trigger=trigger,
         )
         return publish(
             settings.paths.models_dir,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -41,9 +43,10 @@ def publish_artifacts(settings: Settings, report: MonitorReport) -> None:
 
 
 @task(name="monitor-events", timeout_seconds=60, cache_policy=NO_CACHE)
-def emit_alert_events(report: MonitorReport) -> list[str]:
-    """One Prefect event per alert (`retrain.model.degraded`...), naming the model version and market,
-    for automations (the degraded-model retrain trigger) and notifications."""
+def emit_alert_events(settings: Settings, report: MonitorReport) -> list[str]:
+    """One Prefect event per alert (`retrain.model.degraded`...), naming the model version, the market
+    and the store, for automations and the degraded-model retrain trigger of `retrain/weekly` (which
+    retrains the store named in the event)."""
     breaches = {breach.kind: breach for breach in report.breaches}
     emitted = []
     for kind in report.alerts:
@@ -56,6 +59,7 @@ def emit_alert_events(report: MonitorReport) -> list[str]:
                 "prefect.resource.name": f"{report.market} model {report.version}",
                 "retrain.model.version": report.version,
                 "retrain.market": report.market,
+                "retrain.models_dir": str(Path(settings.paths.models_dir).resolve()),
             },
             payload={
                 "message": breach.message,

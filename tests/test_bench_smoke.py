@@ -207,3 +207,11 @@ def test_backtest_windows_reports_the_policy_against_persistence_and_the_cost_of
     text = section(out, "Backtest of the weekly policy on the BTC calendar windows")
     assert re.search(r"^\| W3 \(from \d{4}-\d\d-\d\d\) \| 1 \| [01] \|", text, re.M)
     assert re.search(rf"\*\*{NUMBER}x\*\* \(target <= 1.1x", text)
+
+
+def test_monitor_pass_reports_the_cost_of_a_pass_against_its_target(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_bench("monitor_pass.py", *("--runs", "1", "--trials", "1", "--days", "30", "--out", str(out)))
+    text = section(out, "Monitor pass (7 days since the holdout)")
+    assert re.search(rf"^\| one pass, wall s \| {NUMBER} \(", text, re.M)
+    assert table_row(text, "met")[0] in {"yes", "**no**"}

@@ -125,6 +125,9 @@ class ModelMetadata(BaseModel):
     library_versions: dict[str, str | None] = Field(description="null for a library that is not installed")
     config_hash: str | None = Field(description="SHA-256 of the effective configuration")
     prefect_flow_run_id: str | None = None
+    triggered_by: str | None = Field(
+        None, description="the event that started the run (a degradation), if any"
+    )
     companion_files: dict[str, str] = Field(
         default_factory=dict,
         description="file name -> SHA-256 of each file stored beside the model (the monitor's drift reference)",
