@@ -39,6 +39,7 @@ from retrain.store import attach_report
 from retrain.training.split import split_holdout
 from retrain.training.threads import CoreShare
 from retrain.training.train import train_model
+from retrain.training.tuning import ProgressCallback
 from retrain.weights import fit_weights
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,15 @@ def dataset_stage(labels: LabelSettings, run: RunDir) -> DatasetSummary:
 
 
 def train_stage(
-    settings: Settings, run: RunDir, model: str, threads: int | CoreShare, reuse_fold_datasets: bool = True
+    settings: Settings,
+    run: RunDir,
+    model: str,
+    threads: int | CoreShare,
+    reuse_fold_datasets: bool = True,
+    on_trial: ProgressCallback | None = None,
 ) -> TrainedModelRef:
-    """Tune and fit one model on the non-holdout rows; its `TrainedModel` is pickled in the run dir."""
+    """Tune and fit one model on the non-holdout rows; its `TrainedModel` is pickled in the run dir.
+    `on_trial` hears where the study stands after each trial."""
     dataset = run.read_dataset()
     split = split_holdout(dataset.X, dataset.y, settings.split.holdout_days, settings.purge_gap)
     trained = train_model(
@@ -102,6 +109,7 @@ def train_stage(
             warm_start_params(settings.paths.models_dir, model) if settings.tuning.warm_start else None
         ),
         reuse_fold_datasets=reuse_fold_datasets,
+        on_trial=on_trial,
     )
     return TrainedModelRef(
         model=model,

@@ -12,7 +12,7 @@ from prefect.logging import get_run_logger
 
 from retrain.monitor.report import MonitorReport
 from retrain.monitor.run import monitor_pass
-from retrain.monitor.trend import history_path, recent_passes
+from retrain.monitor.trend import VERSIONS_TREND_KEY, history_path, recent_passes, versions_trend
 from retrain.settings import Settings
 
 TREND_KEY = "retrain-monitor-trend"
@@ -39,6 +39,11 @@ def publish_artifacts(settings: Settings, report: MonitorReport) -> None:
         table=recent_passes(history_path(settings.paths.models_dir), settings.monitor.trend_passes),
         key=TREND_KEY,
         description=f"Last {settings.monitor.trend_passes} monitor passes of the production model",
+    )
+    create_table_artifact(
+        table=versions_trend(settings.paths.models_dir, settings.monitor.trend_passes),
+        key=VERSIONS_TREND_KEY,
+        description="Each version that went live: holdout macro-F1 at promotion, realised macro-F1 since",
     )
 
 

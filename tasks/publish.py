@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from retrain import stages
 from retrain.errors import PromotionLockTimeout
 from retrain.handoffs import Publication
+from retrain.monitor.trend import VERSIONS_TREND_KEY, versions_trend
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
 
@@ -30,4 +31,14 @@ def report(settings: Settings, run: RunDir, models: list[str], title: str, publi
     """The markdown artifact in the Prefect UI, and report.md + plots next to the stored version."""
     markdown = stages.report_stage(settings, run, models, title, publication)
     create_markdown_artifact(markdown=markdown, key="retrain-report", description=title)
+    create_table_artifact(
+        table=run.read_evaluation().metrics_table(),
+        key="holdout-metrics",
+        description=f"{title}: holdout scores",
+    )
+    create_table_artifact(
+        table=versions_trend(settings.paths.models_dir, settings.monitor.trend_passes),
+        key=VERSIONS_TREND_KEY,
+        description="Each version that went live: holdout macro-F1 at promotion, realised macro-F1 since",
+    )
     return markdown

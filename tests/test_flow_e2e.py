@@ -112,6 +112,20 @@ def test_first_run_publishes_its_report_as_a_prefect_artifact(first_run: FirstRu
     assert f"promoted (version {first_run.summary['version']})" in str(artifact.data)
 
 
+def test_each_study_shows_its_progress_as_an_artifact(first_run: FirstRun) -> None:
+    for model in ("lightgbm", "xgboost", "random-forest"):
+        [artifact] = read_artifacts(first_run.state, f"study-{model}")
+        assert artifact.type == "progress" and float(artifact.data) == 100.0
+        assert "1 of 1 trials" in (artifact.description or "")
+
+
+def test_holdout_metrics_and_the_versions_trend_are_table_artifacts(first_run: FirstRun) -> None:
+    [metrics] = read_artifacts(first_run.state, "holdout-metrics")
+    assert metrics.type == "table" and "persistence" in str(metrics.data)
+    [trend] = read_artifacts(first_run.state, "retrain-versions-trend")
+    assert first_run.summary["version"] in str(trend.data) and "holdout_macro_f1" in str(trend.data)
+
+
 def test_flow_run_is_named_after_its_data_window(first_run: FirstRun) -> None:
     assert read_flow_run(first_run.state).name.endswith(f" {FIRST_DAY}..{LAST_DAY}")
 

@@ -371,3 +371,15 @@ def test_smote_raises_each_minority_class_to_its_configured_share_of_the_majorit
 def test_a_smote_ratio_outside_zero_to_one_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="minority_ratio"):
         load_settings(training={"smote": {"minority_ratio": 1.5}})
+
+
+def test_progress_is_reported_after_every_trial_up_to_the_budget() -> None:
+    settings = _settings(tuning={"n_trials": 4})
+    heard = []
+
+    train("random_forest", *_training_rows(settings), settings, threads=1, on_trial=heard.append)
+
+    assert [p.done for p in heard] == [1, 2, 3, 4]
+    assert {p.budget for p in heard} == {4} and {p.model for p in heard} == {"random_forest"}
+    assert heard[-1].best_cv_macro_f1 is not None and 0 <= heard[-1].pruned <= 4
+    assert "4 of 4 trials" in heard[-1].sentence()

@@ -23,7 +23,7 @@ from retrain.training.result import StudySummary, TrainedModel, summarise_study,
 from retrain.training.search_space import check_space
 from retrain.training.split import make_folds
 from retrain.training.threads import CoreShare
-from retrain.training.tuning import tune
+from retrain.training.tuning import ProgressCallback, tune
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def train_model(
     threads: int | CoreShare,
     warm_start_params: dict[str, Any] | None = None,
     reuse_fold_datasets: bool = True,
+    on_trial: ProgressCallback | None = None,
 ) -> TrainedModel:
     """Tune `name` on the CV folds of `X_train`/`y_train` (holdout already removed), then fit it on all rows.
 
@@ -70,6 +71,7 @@ def train_model(
             threads=thread_count,
             study_name=study_name(name, X_train, training, tuning, split, labels),
             warm_start_params=warm_start_params,
+            on_trial=on_trial,
         )
         started = time.perf_counter()
         rounds = final_rounds(outcome.best_cv.fold_best_rounds)

@@ -36,6 +36,24 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 @dataclass(frozen=True)
+class StudyProgress:
+    """Where a study stands after a trial: for progress bars (the Prefect task shows one per study)."""
+
+    model: str
+    done: int
+    budget: int
+    pruned: int
+    best_cv_macro_f1: float | None
+
+    def sentence(self) -> str:
+        best = "none yet" if self.best_cv_macro_f1 is None else f"{self.best_cv_macro_f1:.4f}"
+        return f"{self.model}: {self.done} of {self.budget} trials, {self.pruned} pruned, best CV macro-F1 {best}"
+
+
+ProgressCallback = Callable[[StudyProgress], None]
+
+
+@dataclass(frozen=True)
 class TuningOutcome:
     study: optuna.Study
     best_trial: FrozenTrial
@@ -111,6 +129,7 @@ def tune(
     threads: Callable[[], int],
     study_name: str,
     warm_start_params: dict[str, Any] | None,
+    on_trial: ProgressCallback | None = None,
 ) -> TuningOutcome:
     started = time.perf_counter()
     study = open_study(study_name, tuning, seed)
@@ -136,8 +155,25 @@ def tune(
         best_so_far.offer(trial.number, result)
         return result.macro_f1
 
+    def report(study: optuna.Study, trial: FrozenTrial) -> None:
+        if on_trial is None:
+            return
+        trials = study.get_trials(deepcopy=False, states=_FINISHED)
+        complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        on_trial(
+            StudyProgress(
+                model=model,
+                done=len(trials),
+                budget=tuning.n_trials,
+                pruned=sum(t.state == TrialState.PRUNED for t in trials),
+                best_cv_macro_f1=max(complete) if complete else None,
+            )
+        )
+
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, timeout=tuning.timeout_s, catch=TRIAL_ERRORS)
+        study.optimize(
+            objective, n_trials=remaining, timeout=tuning.timeout_s, catch=TRIAL_ERRORS, callbacks=[report]
+        )
     best = _best_trial(model, study)
     best_cv = best_so_far.result_of(best.number)
     if best_cv is None:
