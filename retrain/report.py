@@ -7,6 +7,7 @@ holdout, every gate check with its verdict, and where the time went.
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,13 @@ from retrain.run_dir import RunDir
 from retrain.training.result import StudySummary, TrialRecord
 
 TOP_FEATURES = 20
+PLOTS = {
+    "confusion_matrices.png": "Confusion matrices on the holdout",
+    "equity_curve.png": "Holdout equity following the signals, after fees",
+    "feature_importance.png": "Feature importance per member",
+    "optuna_history.png": "Optuna trials per study",
+}
+"""The report's plots: file name in the report folder, and its title."""
 
 
 def _fmt(value: Any) -> str:
@@ -127,11 +135,23 @@ def run_report_markdown(
             "## Models",
             studies_markdown(studies, cv_macro_f1, weights),
             "",
+            "## Plots",
+            *(f"![{title}]({name})" for name, title in PLOTS.items()),
+            "",
             "## Durations",
             durations_markdown(durations),
             "",
         ]
     )
+
+
+def inline_images(markdown: str, folder: Path) -> str:
+    """The report with each plot embedded as a base64 data URI, for the Prefect UI's markdown artifact
+    (the UI cannot reach files on the worker's disk)."""
+    for name in PLOTS:
+        data = base64.b64encode((folder / name).read_bytes()).decode()
+        markdown = markdown.replace(f"]({name})", f"](data:image/png;base64,{data})")
+    return markdown
 
 
 def write_report(run: RunDir, models: list[str], *, title: str, outcome: str) -> str:

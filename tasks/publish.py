@@ -11,6 +11,7 @@ from retrain import stages
 from retrain.errors import PromotionLockTimeout
 from retrain.handoffs import Publication
 from retrain.monitor.trend import VERSIONS_TREND_KEY, versions_trend
+from retrain.report import inline_images
 from retrain.run_dir import RunDir
 from retrain.settings import Settings
 
@@ -30,7 +31,9 @@ publish = task(
 def report(settings: Settings, run: RunDir, models: list[str], title: str, publication: Publication) -> str:
     """The markdown artifact in the Prefect UI, and report.md + plots next to the stored version."""
     markdown = stages.report_stage(settings, run, models, title, publication)
-    create_markdown_artifact(markdown=markdown, key="retrain-report", description=title)
+    create_markdown_artifact(
+        markdown=inline_images(markdown, run.report_dir), key="retrain-report", description=title
+    )
     create_table_artifact(
         table=run.read_evaluation().metrics_table(),
         key="holdout-metrics",

@@ -102,6 +102,7 @@ def test_first_run_promotes_and_puts_its_report_beside_the_version(first_run: Fi
         assert (report / name).read_bytes().startswith(PNG_SIGNATURE), name
     text = (report / "report.md").read_text()
     assert f"promoted (version {version})" in text
+    assert all(f"]({name})" in text for name in REPORT_FILES - {"report.md"}), "report.md links its plots"
     assert re.search(r"^\| training \| \d+\.\d \|$", text, re.M), "the flow times its training stage"
 
 
@@ -110,6 +111,7 @@ def test_first_run_publishes_its_report_as_a_prefect_artifact(first_run: FirstRu
 
     assert artifact.type == "markdown"
     assert f"promoted (version {first_run.summary['version']})" in str(artifact.data)
+    assert str(artifact.data).count("](data:image/png;base64,iVBORw0KGgo") == 4, "the four plots, embedded"
 
 
 def test_each_study_shows_its_progress_as_an_artifact(first_run: FirstRun) -> None:
