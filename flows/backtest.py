@@ -1,5 +1,5 @@
 """The `backtest` flow: the walk-forward replay of `retrain.backtest`, with a progress artifact (weeks done)
-and the report as a markdown artifact. Runs on demand from the `retrain/backtest` deployment."""
+and the report as a markdown artifact. Runs on demand from the `backtest/on-demand` deployment."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The `monitor` flow: one pass over the production model (realised scores, drift, freshness, age), its
-artifacts, and an event per alert. Runs hourly from the `retrain/monitor` deployment, or on demand."""
+artifacts, and an event per alert. Runs hourly from the `monitor/hourly` deployment, or on demand."""
 
 from __future__ import annotations
 

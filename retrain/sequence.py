@@ -89,6 +89,7 @@ def run_retrain(runner: StageRunner, request: RetrainRequest) -> RetrainOutcome:
         evaluation,
         request.flow_run_id,
         request.dry_run,
+        request.trigger,
     )
     runner.call(stages.report_stage, settings, run, models, title, publication)
     runner.deliver(

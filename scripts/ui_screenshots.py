@@ -85,6 +85,9 @@ def open_report(driver: WebDriver, ui: str, artifact_id: str, screenshot: Path |
         time.sleep(0.5)
     if screenshot is not None:
         driver.save_screenshot(str(screenshot))
+        driver.execute_script("document.images[0].scrollIntoView()")
+        time.sleep(0.5)
+        driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-plots.png")))
     return ReportView(
         tables=len(driver.find_elements(By.TAG_NAME, "table")),
         images=len(driver.find_elements(By.TAG_NAME, "img")),
@@ -93,11 +96,12 @@ def open_report(driver: WebDriver, ui: str, artifact_id: str, screenshot: Path |
     )
 
 
-def open_run(driver: WebDriver, ui: str, flow_run_id: str, screenshot: Path) -> str:
-    """The flow run's page (its logs tab first), screenshotted; returns the page text."""
+def open_run(driver: WebDriver, ui: str, flow_run_id: str, screenshot: Path, expect: str) -> str:
+    """The flow run's page (its logs first), screenshotted once `expect` shows in it; returns its text."""
     driver.get(f"{ui}/runs/flow-run/{flow_run_id}")
-    wait_for(driver, "main")
-    time.sleep(3)  # the log stream and the task graph fill in after the page
+    deadline = time.monotonic() + PAGE_TIMEOUT_S
+    while expect not in driver.find_element(By.TAG_NAME, "body").text and time.monotonic() < deadline:
+        time.sleep(0.5)
     driver.save_screenshot(str(screenshot))
     return driver.find_element(By.TAG_NAME, "body").text
 
@@ -117,7 +121,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     flow_run_id, artifact_id = newest_report(f"{args.ui}/api")
     with headless_chromium() as driver:
-        open_run(driver, args.ui, flow_run_id, args.out / "flow-run.png")
+        open_run(driver, args.ui, flow_run_id, args.out / "flow-run.png", expect="dataset: ")
         view = open_report(driver, args.ui, artifact_id, args.out / "report-artifact.png")
     print(
         f"saved {args.out}/flow-run.png and report-artifact.png: {view.tables} tables, {view.loaded_images}/{view.images} images"

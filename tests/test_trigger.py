@@ -28,7 +28,7 @@ from retrain.store.loading import read_metadata
 
 pytestmark = pytest.mark.e2e
 
-MONITOR = "retrain/monitor"
+MONITOR = "monitor/hourly"
 TRAIN_END = pd.Timestamp("2025-04-01", tz="UTC")
 WATCHED_DAYS = 8
 QUIET_S = 20

@@ -55,7 +55,7 @@ def test_report_artifact_shows_the_metrics_table_and_every_plot_in_a_browser(
 
     with headless_chromium() as driver:
         view = open_report(driver, url, artifact["id"], tmp_path / "report.png")
-        page = open_run(driver, url, artifact["flow_run_id"], tmp_path / "run.png")
+        page = open_run(driver, url, artifact["flow_run_id"], tmp_path / "run.png", expect="dataset: ")
 
     assert view.tables >= 3, "metrics, gate and durations tables"
     assert "Holdout metrics" in view.text and "Promotion gate" in view.text
@@ -69,4 +69,4 @@ def test_report_artifact_shows_the_metrics_table_and_every_plot_in_a_browser(
     core = [log["message"] for log in logs if log["name"].startswith("retrain.")]
     assert any(message.startswith("dataset: ") for message in core), core
     assert any(message.startswith("trained ") for message in core), core
-    assert "Completed" in page
+    assert "dataset: " in page, "the core library's log lines show on the run page"
