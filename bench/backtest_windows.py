@@ -117,7 +117,7 @@ def main() -> None:
         ]
     )
     publish(
-        OUT, "Backtest of the weekly policy on the BTC calendar windows", "bench/backtest_windows.py", body
+        args.out, "Backtest of the weekly policy on the BTC calendar windows", "bench/backtest_windows.py", body
     )
 
 

@@ -101,14 +101,6 @@ class DataSettings(_Section):
     gaps: GapPolicy = GapPolicy()
     continuity: ContinuityPolicy = ContinuityPolicy()
 
-    @model_validator(mode="after")
-    def _csv_needs_a_file(self) -> DataSettings:
-        if self.source == "csv" and self.csv_path is None:
-            raise ValueError(
-                "data.source is 'csv' but data.csv_path is not set (--data PATH, RETRAIN_DATA__CSV_PATH)"
-            )
-        return self
-
 
 class PathSettings(_Section):
     models_dir: Path = Path("models")

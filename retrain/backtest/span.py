@@ -32,7 +32,9 @@ def _span_raw(
     data: DataSettings, first: pd.Timestamp, last: pd.Timestamp
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The raw candles from `first` to `last` of the configured source, without any network access."""
-    if data.source == "csv" and data.csv_path is not None:  # settings refuse csv without a path
+    if data.source == "csv":
+        if data.csv_path is None:
+            raise BacktestError("--source csv needs a candle file (--data PATH or data.csv_path)")
         raw = read_candle_file(Path(data.csv_path))
         description = {"kind": "csv", "path": str(Path(data.csv_path).resolve())}
     elif data.source == "exchange":

@@ -14,6 +14,7 @@ from retrain.data.candles import CandleSource
 from retrain.data.csv_source import CsvSource
 from retrain.data.demo import DemoSource
 from retrain.data.validation import DataQualityReport, validate_candles
+from retrain.errors import ConfigError
 from retrain.settings import DataSettings
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,9 @@ def make_source(data: DataSettings) -> CandleSource:
     """Build the source named by `data.source`."""
     if data.source == "demo":
         return DemoSource(seed=data.demo_seed, edge=data.demo_edge)
-    if data.source == "csv" and data.csv_path is not None:  # settings refuse csv without a path
+    if data.source == "csv":
+        if data.csv_path is None:
+            raise ConfigError("data.source is 'csv' but data.csv_path is not set (RETRAIN_DATA__CSV_PATH)")
         return CsvSource(Path(data.csv_path))
     from retrain.data.exchange import ExchangeSource  # ccxt is slow to import; only the exchange needs it
 
