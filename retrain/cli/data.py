@@ -24,12 +24,14 @@ EXIT_USAGE = 2
 
 @app.command()
 def check(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="candle file (CSV or Parquet)")],
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The candle file (CSV or Parquet).")
+    ],
     days: Annotated[
         int | None,
-        typer.Option(min=1, help="check only the last N days (counted back from the file's last candle)"),
+        typer.Option(min=1, help="Check only the last N days, counted back from the file's last candle."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Validate a candle file as the retraining flow would. Exit 0 when usable, 1 when not."""
     from retrain.data.csv_source import CsvSource, read_candle_file  # pandas loads only for this command

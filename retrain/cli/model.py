@@ -101,7 +101,7 @@ def _summary(metadata: ModelMetadata, models_dir: Path) -> Iterator[str]:
 @app.command()
 def info(
     models_dir: ModelsDirOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the whole metadata as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole metadata as JSON.")] = False,
 ) -> None:
     """Summary of the production model (its metadata; `verify` checks the file itself)."""
     directory = _models_dir(models_dir)
@@ -133,12 +133,12 @@ def verify(models_dir: ModelsDirOption = None) -> None:
 
 @app.command()
 def sign(
-    version: Annotated[str | None, typer.Argument(help="version to sign (default: production)")] = None,
+    version: Annotated[str | None, typer.Argument(help="The version to sign; default: production.")] = None,
     replace: Annotated[
         bool,
         typer.Option(
             "--replace",
-            help="replace a signature that does not verify with the configured key (after a deliberate key "
+            help="Replace a signature that does not verify with the configured key (after a deliberate key "
             "rotation; only for versions you trust)",
         ),
     ] = False,
@@ -190,9 +190,9 @@ def list_command(models_dir: ModelsDirOption = None) -> None:
 @app.command("rollback")
 def rollback_command(
     version: Annotated[
-        str | None, typer.Argument(help="version to restore (default: the previous one)")
+        str | None, typer.Argument(help="The version to restore; default: the one live before.")
     ] = None,
-    reason: Annotated[str, typer.Option(help="why, recorded in the history")] = "manual rollback",
+    reason: Annotated[str, typer.Option(help="Why, recorded in the promotion history.")] = "manual rollback",
     models_dir: ModelsDirOption = None,
 ) -> None:
     """Put an archived version back in production, atomically (default: the one live before)."""

@@ -15,15 +15,18 @@ EXIT_USAGE = 2
 
 
 def monitor(
-    source: Annotated[SourceKind | None, typer.Option(help="candle source; default from config")] = None,
+    source: Annotated[
+        SourceKind | None, typer.Option(help="The candle source; default from the config.")
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(dir_okay=False, help="CSV/Parquet candle file (implies --source csv)")
     ] = None,
     models_dir: Annotated[
-        Path | None, typer.Option(file_okay=False, help="model store; default from config")
+        Path | None,
+        typer.Option(file_okay=False, help="The model store; default: paths.models_dir of the config."),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="end with the report as one JSON object on the last line")
+        bool, typer.Option("--json", help="End with the report as one JSON object on the last line.")
     ] = False,
 ) -> None:
     """Score production on matured labels, test drift, check freshness and age, and update the alert
