@@ -117,7 +117,10 @@ def main() -> None:
         ]
     )
     publish(
-        args.out, "Backtest of the weekly policy on the BTC calendar windows", "bench/backtest_windows.py", body
+        args.out,
+        "Backtest of the weekly policy on the BTC calendar windows",
+        "bench/backtest_windows.py",
+        body,
     )
 
 
