@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from bench_report import median_and_spread, publish
 from measured_run import LATEST_BTC
+from model_in_use import OPEN_GATE
 
 from retrain.data.csv_source import read_candle_file
 from retrain.monitor.run import monitor_pass
@@ -30,13 +31,6 @@ from retrain.settings import load_settings
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 WATCHED = pd.Timedelta(days=7)
 TARGET_S = 5.0
-OPEN_GATE = {
-    "min_macro_f1": 0.0,
-    "min_margin_over_baselines": -1.0,
-    "max_regression_vs_champion": 1.0,
-    "min_class_support": 0,
-    "min_economic_margin": -1.0,
-}
 
 
 def main() -> None:

@@ -390,4 +390,9 @@ def load_run_settings(
     overrides = {
         name: {k: v for k, v in values.items() if v is not None} for name, values in sections.items()
     }
-    return load_settings(**{name: values for name, values in overrides.items() if values})
+    settings = load_settings(**{name: values for name, values in overrides.items() if values})
+    if settings.data.source == "csv" and settings.data.csv_path is None:
+        raise ConfigError(
+            "data.source is 'csv' but data.csv_path is not set (--data PATH, RETRAIN_DATA__CSV_PATH)"
+        )
+    return settings
