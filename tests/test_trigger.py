@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 MONITOR = "monitor/hourly"
 TRAIN_END = pd.Timestamp("2025-04-01", tz="UTC")
 WATCHED_DAYS = 8
-QUIET_S = 20
+QUIET_S = 10
 """How long the test watches for a second retrain after the monitor's second pass."""
 
 
