@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from prefect import flow
 from prefect.context import get_run_context
-from prefect.logging import get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
@@ -85,6 +84,4 @@ def retrain(
         flow_run_id=flow_run_id,
         trigger=trigger,
     )
-    outcome = run_retrain(PrefectRunner(settings.alerts.channels), request)
-    get_run_logger().info("decision: %s", outcome.sentence())
-    return outcome.model_dump(mode="json")
+    return run_retrain(PrefectRunner(settings.alerts.channels), request).model_dump(mode="json")

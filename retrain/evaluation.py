@@ -18,7 +18,6 @@ the labels and returns (`HoldoutRows`): the promotion gate bootstraps its compar
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +38,6 @@ from retrain.errors import EnsembleError, InvalidInputError, RetrainError
 from retrain.labels import CLASSES, CODES, HOLD
 from retrain.metrics import macro_f1
 from retrain.trading import TradingSummary, horizon_pnl, trading_readout
-
-logger = logging.getLogger(__name__)
 
 ENSEMBLE = "ensemble"
 CHAMPION = "champion"
@@ -289,15 +286,6 @@ def evaluate_holdout(
             fee_rate=fee_rate,
         ),
         equity_curves=curves,
-    )
-    logger.info(
-        "holdout %s .. %s (%d rows): ensemble macro-F1 %.4f, baselines %s, champion %s",
-        result.holdout_start,
-        result.holdout_end,
-        result.n_rows,
-        models[ENSEMBLE].scores.macro_f1,
-        {name: round(ev.scores.macro_f1, 4) for name, ev in baselines.items()},
-        "none" if champion_evaluation is None else round(champion_evaluation.scores.macro_f1, 4),
     )
     return result
 

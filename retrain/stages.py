@@ -164,7 +164,7 @@ def evaluate_stage(settings: Settings, run: RunDir) -> EvaluationSummary:
         if champion.record.note and result.champion_note is None:
             result = result.model_copy(update={"champion_note": champion.record.note})
         run.write_evaluation(result, champion.record)
-    return EvaluationSummary(
+    summary = EvaluationSummary(
         holdout_start=result.holdout_start,
         holdout_end=result.holdout_end,
         rows=result.n_rows,
@@ -173,6 +173,8 @@ def evaluate_stage(settings: Settings, run: RunDir) -> EvaluationSummary:
         champion_macro_f1=None if result.champion is None else result.champion.scores.macro_f1,
         champion=champion.record,
     )
+    logger.info("evaluated: %s", summary.sentence())
+    return summary
 
 
 def gate_stage(gate: GateSettings, run: RunDir) -> GateDecision:
