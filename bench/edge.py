@@ -19,11 +19,12 @@ Macro-F1 is measured against each candidate's own labels, so it compares label m
 the economic measure and the returns are on prices and compare every candidate.
 
 Only the four Binance BTC/USDT calendar windows (W1-W4) are used: the 4-year file's last months, ETH,
-Bybit and FTX stay for evaluation. Screen with small `--trials`/`--weeks`; confirm a winner at the
-default budget.
+Bybit and FTX stay for evaluation. Screen with small `--trials`/`--weeks` and, for candidates that do not
+concern the ensemble, `--models lightgbm` (each models list gets its own section); confirm a winner at
+the default budget.
 
 Run: .venv/bin/python bench/edge.py [--candidates today labels_volatility ...] [--windows W1 W2 W3 W4]
-     [--weeks 2] [--trials 2] [--days 180]
+     [--weeks 2] [--trials 2] [--days 180] [--models lightgbm]
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from retrain.trading import horizon_pnl
 
 OUT = Path(__file__).resolve().parents[1] / "RESULTS.md"
 SECTION = "Edge research: candidate configurations on the BTC calendar windows"
+ALL_MODELS = ("lightgbm", "xgboost", "random_forest")
 CALENDAR_WINDOWS = ("W1", "W2", "W3", "W4")
 CONFIDENCE = 0.9
 RESAMPLES = 1000
@@ -118,7 +120,11 @@ def run_candidate(name: str, window: str, args: argparse.Namespace) -> dict[str,
     """The backtest of one candidate on one window, and its scrambled control."""
     path = DATA_DIR / WINDOWS[window]
     candidate = nested(CANDIDATES[name])
-    budget = {"tuning": {"n_trials": args.trials}, "data": {"days": args.days}}
+    budget = {
+        "tuning": {"n_trials": args.trials},
+        "data": {"days": args.days},
+        "training": {"models": args.models},
+    }
     settings = load_settings(
         **merged(merged(candidate, budget), {"data": {"source": "csv", "csv_path": str(path)}})
     )
@@ -197,6 +203,7 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=2)
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -207,8 +214,8 @@ def main() -> None:
             print(row_markdown(rows[-1]), flush=True)
     body = [
         f"{args.weeks} weekly cutoffs per window (the window's last weeks), {args.trials} trials per model and "
-        f"week, {args.days} training days, the configured gate. Candidates (dotted settings over the "
-        "defaults): "
+        f"week, {args.days} training days, members {', '.join(args.models)}, the configured gate. "
+        "Candidates (dotted settings over the defaults): "
         + "; ".join(f"`{n}` = {CANDIDATES[n] or 'the shipped configuration'}" for n in args.candidates)
         + ".",
         "",
@@ -225,7 +232,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
         *(row_markdown(r) for r in rows),
     ]
-    publish(args.out, SECTION, "bench/edge.py", "\n".join(body))
+    publish(args.out, f"{SECTION} ({', '.join(args.models)})", "bench/edge.py", "\n".join(body))
 
 
 if __name__ == "__main__":
