@@ -142,3 +142,26 @@ def test_each_extra_worker_samples_with_its_own_seed_and_the_flow_keeps_the_conf
 def test_a_storage_that_is_neither_a_journal_nor_a_database_url_is_refused() -> None:
     with pytest.raises(ConfigError, match="journal:<path>"):
         load_settings(tuning={"storage": "models/optuna.db"})
+
+
+def test_tune_worker_refuses_to_start_without_a_shared_storage(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETRAIN_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retrain.cli",
+            "tune-worker",
+            "--run-dir",
+            str(tmp_path),
+            "--model",
+            "lightgbm",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=WORKER.parent.parent,
+    )
+    assert done.returncode == 2
+    assert "tuning.storage is not set" in done.stderr
