@@ -72,7 +72,7 @@ def _trials(storage: optuna.storages.BaseStorage) -> list[FrozenTrial]:
 
 def test_two_processes_share_one_journal_study_and_stop_at_n_trials_together(tmp_path: Path) -> None:
     storage = f"journal:{tmp_path / 'optuna.journal'}"
-    n_trials = 8
+    n_trials = 6
     main = _start(tmp_path, "main", storage, n_trials, "main")
     extra = _start(tmp_path, "extra", storage, n_trials, "extra")
     _wait_ready(tmp_path, ["main", "extra"])
@@ -94,7 +94,7 @@ def test_two_processes_share_one_journal_study_and_stop_at_n_trials_together(tmp
 def test_a_trial_whose_worker_was_killed_is_failed_and_retried_by_the_other(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     database = optuna.storages.RDBStorage(storage)  # its tables exist before the workers race to create them
-    n_trials = 8
+    n_trials = 6
     doomed = _start(tmp_path, "extra", storage, n_trials, "doomed")
     main = _start(tmp_path, "main", storage, n_trials, "main")
     _wait_ready(tmp_path, ["doomed", "main"])
