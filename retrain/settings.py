@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -152,7 +152,23 @@ class SearchParam(_Section):
 class TuningSettings(_Section):
     n_trials: int = Field(50, ge=1)
     timeout_s: float = Field(1800.0, gt=0, description="per-model wall-clock budget for the study")
-    storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
+    storage: str | None = Field(
+        None,
+        description="shared Optuna storage: journal:<path> (one host) or an RDB URL such as "
+        "postgresql://user@host/optuna (several hosts); null = in memory",
+    )
+    study_prefix: str | None = Field(
+        None, description="put before each study name, e.g. the market, to tell studies apart in a storage"
+    )
+    heartbeat_s: int = Field(
+        30, ge=1, description="RDB storage: a running trial records a heartbeat this often"
+    )
+    grace_s: int = Field(
+        120,
+        ge=1,
+        description="RDB storage: a running trial without a heartbeat this long is failed and retried",
+    )
+    stale_retries: int = Field(2, ge=0, description="times a trial whose worker died is retried")
     warm_start: bool = True
     pruner: PrunerName = Field("percentile", description="none: every trial scores every fold")
     pruner_min_folds: int = Field(2, ge=1, description="folds every trial scores before it may be pruned")
@@ -167,6 +183,17 @@ class TuningSettings(_Section):
         description="percentile: a trial goes on while its running mean is in this top share",
     )
     search_spaces: dict[ModelName, dict[str, SearchParam]] = Field(default_factory=dict)
+
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, value: str | None) -> str | None:
+        if value is None or (value.startswith("journal:") and len(value) > len("journal:")) or "://" in value:
+            return value
+        raise ValueError(
+            f"tuning.storage {value!r} is neither journal:<path> (a journal file every worker on one host "
+            "can reach) nor a database URL such as sqlite:///models/optuna.db or "
+            "postgresql://user:password@host/optuna"
+        )
 
     @model_validator(mode="after")
     def _check_pruner(self) -> TuningSettings:
