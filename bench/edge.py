@@ -64,7 +64,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "today": {},
     "labels_volatility": {"labels.method": "volatility"},
     "labels_triple_barrier": {"labels.method": "triple_barrier"},
-    "features_extended": {"features.groups": ["base", "higher_timeframes", "divergence", "large_moves"]},
+    "labels_triple_barrier_vol": {"labels.method": "triple_barrier", "labels.barrier_unit": "volatility"},
+    "features_htf": {"features.groups": ["base", "higher_timeframes"]},
+    "features_all": {
+        "features.groups": ["base", "higher_timeframes", "volume_price_divergence", "time_since_large_move"]
+    },
     "imbalance_class_weight": {"training.imbalance": "class_weight"},
     "smote_half": {"training.smote.minority_ratio": 0.5},
     "calibrated": {"signals.calibration": "isotonic"},
