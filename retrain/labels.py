@@ -125,6 +125,14 @@ def triple_barrier_labels(
     return labels[labels.index.isin(candles.index)]
 
 
+def label_lookback(settings: LabelSettings) -> int:
+    """Candles before a row that its label needs (the volatility window, when the label uses one)."""
+    uses_volatility = settings.method == "volatility" or (
+        settings.method == "triple_barrier" and settings.barrier_unit == "volatility"
+    )
+    return settings.volatility_window if uses_volatility else 0
+
+
 def labels_for(candles: pd.DataFrame, settings: LabelSettings) -> pd.Series:
     """The label codes `settings` define (see the module docstring); unlabelable rows dropped."""
     if settings.method == "fixed":
