@@ -144,6 +144,21 @@ class LabelSettings(_Section):
     take_profit_multiple: float = Field(1.6, gt=0, le=20, description="triple_barrier: upper barrier, x vol")
     stop_loss_multiple: float = Field(1.6, gt=0, le=20, description="triple_barrier: lower barrier, x vol")
 
+    def definition(self) -> dict[str, Any]:
+        """Only the keys that shape this method's labels (fixed: horizon and threshold, as before methods
+        existed), so a setting the method ignores never tells two identical label sets apart."""
+        keys = {
+            "fixed": ["horizon", "threshold"],
+            "volatility": ["method", "horizon", "volatility_window", "volatility_multiple"],
+            "triple_barrier": ["method", "horizon", "barrier_unit"]
+            + (
+                ["take_profit", "stop_loss"]
+                if self.barrier_unit == "fraction"
+                else ["volatility_window", "take_profit_multiple", "stop_loss_multiple"]
+            ),
+        }[self.method]
+        return self.model_dump(mode="json", include=set(keys))
+
     def sentence(self) -> str:
         """The label definition in words, for logs and reports."""
         ahead = f"horizon {self.horizon} candles"

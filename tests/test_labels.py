@@ -197,3 +197,11 @@ def test_every_method_leaves_the_last_horizon_rows_unlabelled(method: str) -> No
 def test_non_positive_barriers_are_refused() -> None:
     with pytest.raises(ConfigError, match="positive"):
         triple_barrier_labels(_candles([1.0, 2.0, 3.0]), 1, upper=0.0, lower=0.01)
+
+
+def test_label_definition_names_only_what_shapes_the_method() -> None:
+    assert LabelSettings().definition() == {"horizon": 4, "threshold": 0.005}  # as before label methods
+    assert LabelSettings(volatility_window=48).definition() == LabelSettings().definition()
+    barrier = LabelSettings(method="triple_barrier")
+    assert barrier.definition() == LabelSettings(method="triple_barrier", volatility_window=48).definition()
+    assert barrier.definition() != LabelSettings(method="triple_barrier", take_profit=0.01).definition()
