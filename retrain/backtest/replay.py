@@ -107,6 +107,7 @@ class BacktestRunner(DirectRunner):
     def _sliced_dataset(
         self, labels: LabelSettings, run: RunDir, features: FeatureSettings | None = None
     ) -> DatasetSummary:
+        """The span's slice: the span was built once with the run's label settings and feature groups."""
         dataset = self.span.training_dataset(self.cutoff, labels.horizon)
         run.write_dataset(dataset)
         return dataset.summary()
