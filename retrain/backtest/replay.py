@@ -29,7 +29,7 @@ from retrain.errors import BacktestError, NoProductionModelError
 from retrain.files import write_atomically, write_json
 from retrain.run_dir import RunDir, new_run_dir
 from retrain.sequence import DirectRunner, RetrainRequest, run_retrain
-from retrain.settings import LabelSettings, Settings
+from retrain.settings import FeatureSettings, LabelSettings, Settings
 from retrain.store import load_production, production_version, rollback
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,10 @@ class BacktestRunner(DirectRunner):
             return self._sliced_dataset(*args, **kwargs)
         return super().call(stage, *args, **kwargs)
 
-    def _sliced_dataset(self, labels: LabelSettings, run: RunDir) -> DatasetSummary:
+    def _sliced_dataset(
+        self, labels: LabelSettings, run: RunDir, features: FeatureSettings | None = None
+    ) -> DatasetSummary:
+        """The span's slice: the span was built once with the run's label settings and feature groups."""
         dataset = self.span.training_dataset(self.cutoff, labels.horizon)
         run.write_dataset(dataset)
         return dataset.summary()
@@ -120,7 +123,7 @@ def run_backtest(
     settings: Settings, plan: BacktestPlan, *, on_week: WeekCallback | None = None
 ) -> list[WeekRecord]:
     """Every week of `plan`, resuming after the last finished one; returns all the weeks' records."""
-    span = CandleSpan.load(settings.data, settings.labels, plan.start, plan.weeks)
+    span = CandleSpan.load(settings.data, settings.labels, plan.start, plan.weeks, settings.features)
     week_settings = settings.model_copy(
         update={
             "paths": settings.paths.model_copy(

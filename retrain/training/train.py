@@ -181,7 +181,7 @@ def study_name(
         "rows": hashlib.sha256(pd.util.hash_pandas_object(X_train).to_numpy().tobytes()).hexdigest(),
         "features": [str(c) for c in X_train.columns],
         "space": {k: v.model_dump(mode="json") for k, v in tuning.search_spaces.get(model, {}).items()},
-        "labels": labels.model_dump(mode="json"),
+        "labels": labels.definition(),
         "split": split.model_dump(mode="json"),
         "training": training.model_dump(mode="json", include={"seed", "smote", "early_stopping_rounds"}),
     }
