@@ -56,7 +56,8 @@ def train_model(
     X, y = _training_arrays(X_train, y_train)
     folds = make_folds(len(X), split.n_splits, purge_gap(split, labels), split.validation_fraction)
     smote, seed = training.smote, training.seed
-    data = FoldData(learner, X, y, smote=smote, seed=seed, reuse=reuse_fold_datasets)
+    imbalance = training.imbalance
+    data = FoldData(learner, X, y, smote=smote, seed=seed, reuse=reuse_fold_datasets, imbalance=imbalance)
     cv = CrossValidator(learner, X, y, folds, data)
     thread_count: Callable[[], int] = (
         (lambda: threads.threads(name)) if isinstance(threads, CoreShare) else (lambda: threads)
@@ -77,7 +78,15 @@ def train_model(
         rounds = final_rounds(outcome.best_cv.fold_best_rounds)
         params = outcome.best_trial.params
         member = fit_final(
-            learner, X, y, params, rounds=rounds, smote=smote, seed=seed, threads=thread_count()
+            learner,
+            X,
+            y,
+            params,
+            rounds=rounds,
+            smote=smote,
+            seed=seed,
+            threads=thread_count(),
+            imbalance=imbalance,
         )
         final_fit_s = time.perf_counter() - started
     finally:
@@ -134,6 +143,8 @@ def study_name(
         "split": split.model_dump(mode="json"),
         "training": training.model_dump(mode="json", include={"seed", "smote", "early_stopping_rounds"}),
     }
+    if training.imbalance != "smote":  # only then: studies stored before the key existed still resume
+        shaping["imbalance"] = training.imbalance
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
     start, end = X_train.index[0], X_train.index[-1]
     return f"{model}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{digest}"
