@@ -249,6 +249,7 @@ def report_stage(
         models,
         title=title,
         outcome=f"{publication.status} (version {publication.version or 'not stored'})",
+        imbalance=settings.training.imbalance,
     )
     if publication.version is not None:
         attach_report(
