@@ -212,6 +212,11 @@ class EnsembleSettings(_Section):
         "every member weighted the same; stacked: a multinomial logistic regression on the members' OOF "
         "probabilities",
     )
+    stacker_class_weight: Literal["balanced", "none"] = Field(
+        "balanced",
+        description="stacked: balanced weighs each OOF class the same, as SMOTE or class weights do for the "
+        "members; none fits the OOF class mix, which favours HOLD",
+    )
 
 
 class SignalSettings(_Section):

@@ -132,7 +132,8 @@ def ensemble_stage(
         dataset = run.read_dataset()
         y_oof = dataset.y.reindex(trained[models[0]].oof_index).to_numpy()
         oof_proba = {name: t.oof_proba for name, t in trained.items()}
-        fit, stacker = fit_combination(ensemble.weights, oof_proba, y_oof)
+        balanced = ensemble.stacker_class_weight == "balanced"
+        fit, stacker = fit_combination(ensemble.weights, oof_proba, y_oof, balanced=balanced)
         calibrator, signal_fit = fit_signals(combined_proba(oof_proba, fit.weights, stacker), y_oof, signals)
         production = ProductionEnsemble(
             members={name: t.member for name, t in trained.items()},

@@ -127,15 +127,21 @@ def _blend_macro_f1(stacked: np.ndarray, weights: np.ndarray, y_true: np.ndarray
     return macro_f1(y_true, predicted)
 
 
-def fit_stacker(oof_proba: dict[str, np.ndarray], y_true: np.ndarray) -> LogisticRegression:
-    """A multinomial logistic regression from the members' OOF probabilities (side by side) to the labels."""
+def fit_stacker(
+    oof_proba: dict[str, np.ndarray], y_true: np.ndarray, *, balanced: bool = True
+) -> LogisticRegression:
+    """A multinomial logistic regression from the members' OOF probabilities (side by side) to the labels.
+
+    `balanced` weighs each class the same (the members were trained on balanced classes too); without
+    it the regression learns the OOF class mix and predicts the majority HOLD far more often."""
     y_true = np.asarray(y_true)
     stacked = _stack(oof_proba, y_true)
     if len(np.unique(y_true)) < 2:
         raise TrainingError(
             "ensemble.weights=stacked needs at least two classes among the out-of-fold labels"
         )
-    return LogisticRegression(max_iter=1000).fit(np.hstack(list(stacked)), y_true)
+    class_weight = "balanced" if balanced else None
+    return LogisticRegression(class_weight=class_weight, max_iter=1000).fit(np.hstack(list(stacked)), y_true)
 
 
 def combined_proba(
@@ -151,9 +157,10 @@ def combined_proba(
 
 
 def fit_combination(
-    method: WeightingName, oof_proba: dict[str, np.ndarray], y_true: np.ndarray
+    method: WeightingName, oof_proba: dict[str, np.ndarray], y_true: np.ndarray, *, balanced: bool = True
 ) -> tuple[WeightFit, LogisticRegression | None]:
-    """The configured combination: grid or equal weights, or equal weights plus a fitted stacker."""
+    """The configured combination: grid or equal weights, or equal weights plus a fitted stacker
+    (`balanced`: see `fit_stacker`)."""
     if method == "grid":
         return fit_weights(oof_proba, y_true), None
     y_true = np.asarray(y_true)
@@ -161,7 +168,7 @@ def fit_combination(
     names = list(oof_proba)
     equal = np.full(len(names), 1.0 / len(names))
     weights = {name: float(w) for name, w in zip(names, equal, strict=True)}
-    stacker = fit_stacker(oof_proba, y_true) if method == "stacked" else None
+    stacker = fit_stacker(oof_proba, y_true, balanced=balanced) if method == "stacked" else None
     fit = WeightFit(
         weights=weights,
         oof_macro_f1=macro_f1(y_true, combined_proba(oof_proba, weights, stacker).argmax(axis=1)),

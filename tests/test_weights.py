@@ -7,7 +7,7 @@ import pytest
 
 from retrain.errors import TrainingError
 from retrain.labels import BUY, HOLD, SELL
-from retrain.weights import combined_proba, fit_combination, fit_weights, simplex_grid
+from retrain.weights import combined_proba, fit_combination, fit_stacker, fit_weights, simplex_grid
 
 ROWS_PER_CASE = 10
 
@@ -145,3 +145,19 @@ def test_the_default_grid_is_todays_fit_weights() -> None:
     fit, stacker = fit_combination("grid", oof, y)
 
     assert stacker is None and fit == fit_weights(oof, y) and fit.method == "grid"
+
+
+def test_a_balanced_stacker_predicts_the_minority_classes_more_often_than_one_fitted_to_the_class_mix() -> (
+    None
+):
+    rng = np.random.default_rng(3)
+    y = rng.choice([SELL, HOLD, BUY], size=2000, p=[0.15, 0.7, 0.15])
+    noisy = np.eye(3)[y] + rng.normal(scale=0.9, size=(len(y), 3))
+    oof = {"a": np.exp(noisy) / np.exp(noisy).sum(axis=1, keepdims=True)}
+
+    predicted = {
+        balanced: combined_proba(oof, {"a": 1.0}, fit_stacker(oof, y, balanced=balanced)).argmax(axis=1)
+        for balanced in (True, False)
+    }
+
+    assert (predicted[True] != HOLD).sum() > 1.5 * (predicted[False] != HOLD).sum()
