@@ -7,6 +7,15 @@ Every call validates its input and raises instead of predicting garbage: a model
 another order, or a NaN from a broken feature pipeline, would still return confident-looking
 probabilities. The checks are cheap (a list comparison and one `np.isfinite`), about 15 microseconds
 on a single candle, so they run on every live prediction.
+
+Optional, all fitted on out-of-fold rows (retrain.weights, retrain.signals) and off by default:
+- a stacker (`ensemble.weights: stacked`): a classifier on the members' probabilities side by side
+  replaces the weighted vote; every member is then consulted;
+- a calibrator (`signals.calibration`): maps the combined probabilities to calibrated ones;
+- a confidence threshold (`signals.confidence_threshold`): `predict` says HOLD when the top
+  probability is below it; `predict_proba` still returns the probabilities.
+An ensemble pickled before these existed loads with all three off (class-level defaults) and
+predicts exactly as before.
 """
 
 from __future__ import annotations
@@ -35,8 +44,38 @@ class Member(Protocol):
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
 
+class ProbabilityModel(Protocol):
+    """A fitted scikit-learn style model mapping rows to class probabilities (stacker, calibrator)."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def hold_below(proba: np.ndarray, threshold: float | None, hold: int) -> np.ndarray:
+    """Argmax class codes, `hold` where the top probability is below `threshold` (None: plain argmax)."""
+    codes = proba.argmax(axis=1)
+    if threshold is not None:
+        codes = np.where(proba.max(axis=1) < threshold, hold, codes)
+    return codes
+
+
+def model_proba(model: ProbabilityModel, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """`model`'s probabilities with one column per class code (0 for a class it never saw in fitting)."""
+    raw = np.asarray(model.predict_proba(X))
+    proba = np.zeros((len(raw), n_classes))
+    proba[:, np.asarray(model.classes_, dtype=np.int64)] = raw
+    return proba
+
+
 class ProductionEnsemble:
-    """Weighted average of its members' class probabilities (weights normalised to sum to 1)."""
+    """Weighted average of its members' class probabilities (weights normalised to sum to 1), or their
+    stacker's; optionally calibrated and with a HOLD confidence threshold (see the module docstring)."""
+
+    # Defaults for ensembles pickled before these attributes existed (pickle restores __dict__ only).
+    _stacker: ProbabilityModel | None = None
+    _calibrator: ProbabilityModel | None = None
+    _confidence_threshold: float | None = None
 
     def __init__(
         self,
@@ -46,8 +85,13 @@ class ProductionEnsemble:
         classes: Sequence[str] = CLASSES,
         feature_definition_hash: str = "",
         feature_params: Mapping[str, Any] | None = None,
+        *,
+        stacker: ProbabilityModel | None = None,
+        calibrator: ProbabilityModel | None = None,
+        confidence_threshold: float | None = None,
     ) -> None:
         _check_definition(members, weights, feature_names, classes)
+        _check_signals(classes, confidence_threshold)
         total = float(sum(weights.values()))
         self._members = dict(members)
         self._weights = {name: float(weights[name]) / total for name in self._members}
@@ -56,6 +100,12 @@ class ProductionEnsemble:
         self._feature_definition_hash = feature_definition_hash
         self._feature_params = dict(feature_params) if feature_params is not None else None
         self._voting = [(name, self._members[name], w) for name, w in self._weights.items() if w > 0]
+        if stacker is not None:
+            self._stacker = stacker
+        if calibrator is not None:
+            self._calibrator = calibrator
+        if confidence_threshold is not None:
+            self._confidence_threshold = float(confidence_threshold)
 
     @property
     def members(self) -> dict[str, Member]:
@@ -84,6 +134,20 @@ class ProductionEnsemble:
         a model pickled before they were recorded (the base feature set)."""
         recorded = getattr(self, "_feature_params", None)
         return dict(recorded) if recorded is not None else None
+
+    @property
+    def combination(self) -> str:
+        """ "stacked" when a stacker combines the members, else "weighted" (the soft vote)."""
+        return "weighted" if self._stacker is None else "stacked"
+
+    @property
+    def calibrated(self) -> bool:
+        return self._calibrator is not None
+
+    @property
+    def confidence_threshold(self) -> float | None:
+        """`predict` says HOLD when the top probability is below this; None: plain argmax."""
+        return self._confidence_threshold
 
     def model_input(self, X: pd.DataFrame) -> np.ndarray:
         """Validate `X` and return the float64 array the members receive (rows of X, training order)."""
@@ -115,23 +179,39 @@ class ProductionEnsemble:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities, shape (n, len(classes)), columns in `classes` order; rows sum to 1."""
         values = self.model_input(X)
-        expected_shape = (len(values), len(self._classes))
-        proba = np.zeros(expected_shape)
-        for name, member, weight in self._voting:
-            member_proba = np.asarray(member.predict_proba(values))
-            if member_proba.shape != expected_shape:
-                raise EnsembleError(
-                    f"member {name!r} returned probabilities of shape {member_proba.shape}; expected "
-                    f"{expected_shape} (one column per class {self._classes}): retrain it on every class"
-                )
-            proba += weight * member_proba
+        n_classes = len(self._classes)
+        if self._stacker is None:
+            proba = np.zeros((len(values), n_classes))
+            for name, member, weight in self._voting:
+                proba += weight * self._member_proba(name, member, values)
+        else:
+            probas = [self._member_proba(name, member, values) for name, member in self._members.items()]
+            proba = model_proba(self._stacker, np.hstack(probas), n_classes)
+        if self._calibrator is not None:
+            proba = model_proba(self._calibrator, proba, n_classes)
         if not np.isfinite(proba).all():
             raise EnsembleError(f"a member returned NaN/inf probabilities; members: {list(self._weights)}")
         return proba
 
+    def _member_proba(self, name: str, member: Member, values: np.ndarray) -> np.ndarray:
+        expected_shape = (len(values), len(self._classes))
+        member_proba = np.asarray(member.predict_proba(values))
+        if member_proba.shape != expected_shape:
+            raise EnsembleError(
+                f"member {name!r} returned probabilities of shape {member_proba.shape}; expected "
+                f"{expected_shape} (one column per class {self._classes}): retrain it on every class"
+            )
+        return member_proba
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class codes for probabilities from `predict_proba`: the most probable class, or HOLD when the
+        top probability is below the confidence threshold."""
+        hold = self._classes.index("HOLD") if self._confidence_threshold is not None else 0
+        return hold_below(np.asarray(proba), self._confidence_threshold, hold)
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Class codes (positions in `classes`) of the most probable class."""
-        return self.predict_proba(X).argmax(axis=1)
+        """Class codes (positions in `classes`) of the most probable class (HOLD below the threshold)."""
+        return self.decide(self.predict_proba(X))
 
     def predict_labels(self, X: pd.DataFrame) -> np.ndarray:
         """Class names of the most probable class."""
@@ -147,13 +227,25 @@ class ProductionEnsemble:
             "feature_count": len(self._feature_names),
             "feature_names": list(self._feature_names),
             "feature_definition_hash": self._feature_definition_hash,
+            "combination": self.combination,
+            "calibrated": self.calibrated,
+            "confidence_threshold": self._confidence_threshold,
         }
 
     def __repr__(self) -> str:
         weights = ", ".join(f"{name}={w:.2f}" for name, w in self._weights.items())
+        extras = "".join(
+            [
+                ", stacked" if self._stacker is not None else "",
+                ", calibrated" if self._calibrator is not None else "",
+                ""
+                if self._confidence_threshold is None
+                else f", hold_below={self._confidence_threshold:.2f}",
+            ]
+        )
         return (
             f"ProductionEnsemble(weights={{{weights}}}, n_features={len(self._feature_names)}, "
-            f"classes={self._classes}, feature_definition_hash={self._feature_definition_hash[:12]!r})"
+            f"classes={self._classes}, feature_definition_hash={self._feature_definition_hash[:12]!r}{extras})"
         )
 
 
@@ -181,6 +273,17 @@ def _check_definition(
         raise EnsembleError(f"duplicated feature name(s): {duplicated}")
     if len(classes) < 2 or len(set(classes)) != len(classes):
         raise EnsembleError(f"classes must be at least two distinct names; got {tuple(classes)}")
+
+
+def _check_signals(classes: Sequence[str], confidence_threshold: float | None) -> None:
+    if confidence_threshold is None:
+        return
+    if not 0 < confidence_threshold < 1:
+        raise EnsembleError(f"confidence_threshold must be in (0, 1); got {confidence_threshold}")
+    if "HOLD" not in classes:
+        raise EnsembleError(
+            f"a confidence threshold needs a HOLD class to fall back to; classes {tuple(classes)}"
+        )
 
 
 def _kind(dtype: object) -> str:

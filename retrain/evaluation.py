@@ -254,7 +254,7 @@ def evaluate_holdout(
         proba = np.asarray(member.predict_proba(member_input))
         models[name] = evaluate(name, proba.argmax(axis=1), proba)
     ensemble_proba = ensemble.predict_proba(X_holdout)
-    models[ENSEMBLE] = evaluate(ENSEMBLE, keep(ENSEMBLE, ensemble_proba.argmax(axis=1)), ensemble_proba)
+    models[ENSEMBLE] = evaluate(ENSEMBLE, keep(ENSEMBLE, ensemble.decide(ensemble_proba)), ensemble_proba)
 
     prior_proba = np.tile(class_prior(y_history), (len(y_true), 1))
     baselines = {
@@ -266,7 +266,7 @@ def evaluate_holdout(
     champion_evaluation = (
         None
         if champion_proba is None
-        else evaluate(CHAMPION, keep(CHAMPION, champion_proba.argmax(axis=1)), champion_proba)
+        else evaluate(CHAMPION, keep(CHAMPION, _champion_codes(champion, champion_proba)), champion_proba)
     )
     result = EvaluationResult(
         holdout_start=y_holdout.index[0].to_pydatetime(),
@@ -288,6 +288,12 @@ def evaluate_holdout(
         equity_curves=curves,
     )
     return result
+
+
+def _champion_codes(champion: object, proba: np.ndarray) -> np.ndarray:
+    """The champion's signals as it gives them to the bot (its HOLD threshold, if it has one)."""
+    decide = getattr(champion, "decide", None)
+    return np.asarray(decide(proba)) if callable(decide) else proba.argmax(axis=1)
 
 
 def _rescore_champion(

@@ -20,6 +20,7 @@ from retrain.gate import GateDecision
 from retrain.handoffs import ChampionRecord, Publication, SourceRecord
 from retrain.labels import CLASSES
 from retrain.settings import Settings, StoreSettings
+from retrain.signals import SignalFit
 from retrain.store import (
     CrossValidationInfo,
     Decision,
@@ -82,6 +83,7 @@ def build_metadata(
     source: SourceRecord,
     weights: WeightFit,
     durations: dict[str, float],
+    signals: SignalFit | None = None,
     decision: GateDecision,
     flow_run_id: str | None,
     trigger: str | None = None,
@@ -90,6 +92,13 @@ def build_metadata(
     metrics = performance_metrics(evaluation, champion.version)
     metrics["cv"] = {m: {"macro_f1": t.cv_macro_f1, "folds": t.cv_fold_macro_f1} for m, t in trained.items()}
     metrics["oof_weight_fit"] = weights.model_dump(mode="json")
+    metrics["oof_signal_fit"] = (signals or SignalFit()).model_dump(mode="json")
+    metrics["modes"] = {
+        "imbalance": settings.training.imbalance,
+        "ensemble_weights": weights.method,
+        "calibration": (signals or SignalFit()).calibration,
+        "confidence_threshold": settings.signals.confidence_threshold,
+    }
     return ModelMetadata(
         model_type="ProductionEnsemble",
         feature_names=dataset.feature_names,

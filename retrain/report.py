@@ -23,7 +23,9 @@ from retrain.files import write_atomically
 from retrain.gate import GateDecision
 from retrain.labels import CLASSES
 from retrain.run_dir import RunDir
+from retrain.signals import SignalFit
 from retrain.training.result import StudySummary, TrialRecord
+from retrain.weights import WeightFit
 
 TOP_FEATURES = 20
 PLOTS = {
@@ -104,8 +106,9 @@ def run_report_markdown(
     cv_macro_f1: Mapping[str, float],
     weights: Mapping[str, float],
     durations: Mapping[str, float],
+    modes: str = "",
 ) -> str:
-    """The whole report as markdown."""
+    """The whole report as markdown; `modes` says how the members were trained and combined."""
     demo = (
         "\n\n> **DEMO DATA**: these candles were generated in code; this model must not trade.\n"
         if source.get("demo")
@@ -134,6 +137,7 @@ def run_report_markdown(
             "",
             "## Models",
             studies_markdown(studies, cv_macro_f1, weights),
+            *([f"\n{modes}"] if modes else []),
             "",
             "## Plots",
             *(f"![{title}]({name})" for name, title in PLOTS.items()),
@@ -154,7 +158,22 @@ def inline_images(markdown: str, folder: Path) -> str:
     return markdown
 
 
-def write_report(run: RunDir, models: list[str], *, title: str, outcome: str) -> str:
+def modes_sentence(imbalance: str, weights: WeightFit, signals: SignalFit) -> str:
+    """How the members were trained and combined, and what the signals are (all chosen on OOF rows)."""
+    threshold = (
+        "plain argmax"
+        if signals.confidence_threshold is None
+        else f"HOLD below a top probability of {signals.confidence_threshold:.2f} ({signals.threshold_mode})"
+    )
+    return (
+        f"Imbalance: {imbalance}; combination: {weights.method} (OOF macro-F1 {weights.oof_macro_f1:.4f}); "
+        f"calibration: {signals.calibration}; signals: {threshold}."
+    )
+
+
+def write_report(
+    run: RunDir, models: list[str], *, title: str, outcome: str, imbalance: str = "smote"
+) -> str:
     """The run's report.md and its four plots in the run's report folder; returns the markdown."""
     dataset = run.read_dataset()
     trained = run.read_trained(models)
@@ -186,6 +205,7 @@ def write_report(run: RunDir, models: list[str], *, title: str, outcome: str) ->
         cv_macro_f1={m: t.cv_macro_f1 for m, t in trained.items()},
         weights=weights.weights,
         durations=run.durations(),
+        modes=modes_sentence(imbalance, weights, run.read_signals()),
     )
     run.write_report(markdown)
     return markdown

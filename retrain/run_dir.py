@@ -24,6 +24,7 @@ from retrain.evaluation import EvaluationResult
 from retrain.files import write_atomically, write_json, write_pickle
 from retrain.gate import GateDecision
 from retrain.handoffs import ChampionRecord, SourceRecord
+from retrain.signals import SignalFit
 from retrain.training.result import TrainedModel
 from retrain.weights import WeightFit
 
@@ -84,8 +85,11 @@ class RunDir:
     def read_trained(self, models: list[str]) -> dict[str, TrainedModel]:
         return {model: pickle.loads(self.trained_path(model).read_bytes()) for model in models}
 
-    def write_ensemble(self, ensemble: ProductionEnsemble, weights: WeightFit) -> Path:
+    def write_ensemble(
+        self, ensemble: ProductionEnsemble, weights: WeightFit, signals: SignalFit | None = None
+    ) -> Path:
         write_json(self._path("weights.json"), weights.model_dump(mode="json"))
+        write_json(self._path("signals.json"), (signals or SignalFit()).model_dump(mode="json"))
         return write_pickle(self._path("ensemble.pkl"), ensemble)
 
     def read_ensemble(self) -> ProductionEnsemble:
@@ -97,6 +101,12 @@ class RunDir:
 
     def read_weights(self) -> WeightFit:
         return WeightFit.model_validate(self._json("weights.json"))
+
+    def read_signals(self) -> SignalFit:
+        """How the signals were fitted; a run written before signals.json existed had none."""
+        if not self._path("signals.json").exists():
+            return SignalFit()
+        return SignalFit.model_validate(self._json("signals.json"))
 
     # -- evaluation, gate --------------------------------------------------------------------------
 

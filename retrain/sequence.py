@@ -77,7 +77,7 @@ def run_retrain(runner: StageRunner, request: RetrainRequest) -> RetrainOutcome:
     title = runner.name_run(window)
     runner.call(stages.dataset_stage, settings.labels, run, settings.features)
     _train_all(runner, request, models)
-    runner.call(stages.ensemble_stage, run, models)
+    runner.call(stages.ensemble_stage, settings.ensemble, settings.signals, run, models)
     evaluation = runner.call(stages.evaluate_stage, settings, run)
     decision = runner.call(stages.gate_stage, settings.gate, run)
     publication = runner.call(

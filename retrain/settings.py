@@ -12,7 +12,7 @@ import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,6 +28,9 @@ CONFIG_DIR_ENV = "RETRAIN_CONFIG_DIR"
 ModelName = Literal["lightgbm", "xgboost", "random_forest"]
 PrunerName = Literal["none", "percentile", "successive_halving"]
 SourceKind = Literal["exchange", "csv", "demo"]
+ImbalanceName = Literal["smote", "class_weight", "none"]
+WeightingName = Literal["grid", "equal", "stacked"]
+CalibrationName = Literal["none", "isotonic", "sigmoid"]
 
 
 class _Section(BaseModel):
@@ -313,8 +316,43 @@ class TrainingSettings(_Section):
     models: list[ModelName] = ["lightgbm", "xgboost", "random_forest"]
     early_stopping_rounds: int = Field(20, ge=1)
     max_boost_rounds: int = Field(1000, ge=10)
+    imbalance: ImbalanceName = Field(
+        "smote",
+        description="smote: oversample the minority classes of the fit rows (training.smote); class_weight: "
+        "balanced sample weights from the fit rows' class counts, no resampling; none: neither",
+    )
     smote: SmoteSettings = SmoteSettings()
     cores: int | None = Field(None, ge=1, description="cores to use; default = all the machine has")
+
+
+class EnsembleSettings(_Section):
+    """How the members' probabilities are combined (retrain.weights), always fitted on out-of-fold rows."""
+
+    weights: WeightingName = Field(
+        "grid",
+        description="grid: the soft-vote weights with the best OOF macro-F1 on a 0.1 simplex grid; equal: "
+        "every member weighted the same; stacked: a multinomial logistic regression on the members' OOF "
+        "probabilities",
+    )
+    stacker_class_weight: Literal["balanced", "none"] = Field(
+        "balanced",
+        description="stacked: balanced weighs each OOF class the same, as SMOTE or class weights do for the "
+        "members; none fits the OOF class mix, which favours HOLD",
+    )
+
+
+class SignalSettings(_Section):
+    """What the ensemble's probabilities become (retrain.signals), fitted on out-of-fold rows only."""
+
+    calibration: CalibrationName = Field(
+        "none",
+        description="recalibrate the combined probabilities on the OOF rows (one-vs-rest, renormalised)",
+    )
+    confidence_threshold: Literal["none", "auto"] | Annotated[float, Field(gt=0, lt=1)] = Field(
+        "none",
+        description="HOLD when the top probability is below this; auto: the threshold with the best OOF "
+        "macro-F1 (no threshold among the candidates); none: plain argmax",
+    )
 
 
 class EvaluationSettings(_Section):
@@ -442,6 +480,8 @@ class Settings(BaseSettings):
     split: SplitSettings = SplitSettings()
     tuning: TuningSettings = TuningSettings()
     training: TrainingSettings = TrainingSettings()
+    ensemble: EnsembleSettings = EnsembleSettings()
+    signals: SignalSettings = SignalSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     store: StoreSettings = StoreSettings()
     alerts: AlertSettings = AlertSettings()

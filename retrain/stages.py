@@ -35,13 +35,21 @@ from retrain.monitor.reference import REFERENCE_FILE, build_reference
 from retrain.publication import build_metadata, publish
 from retrain.report import write_report
 from retrain.run_dir import RunDir
-from retrain.settings import FeatureSettings, GateSettings, LabelSettings, Settings
+from retrain.settings import (
+    EnsembleSettings,
+    FeatureSettings,
+    GateSettings,
+    LabelSettings,
+    Settings,
+    SignalSettings,
+)
+from retrain.signals import fit_signals
 from retrain.store import attach_report
 from retrain.training.split import split_holdout
 from retrain.training.threads import CoreShare
 from retrain.training.train import train_model
 from retrain.training.tuning import ProgressCallback
-from retrain.weights import fit_weights
+from retrain.weights import combined_proba, fit_combination
 
 logger = logging.getLogger(__name__)
 
@@ -126,24 +134,34 @@ def train_stage(
     )
 
 
-def ensemble_stage(run: RunDir, models: list[str]) -> EnsembleRef:
-    """Weights from the members' out-of-fold predictions (never the holdout), then the ensemble."""
+def ensemble_stage(
+    ensemble: EnsembleSettings, signals: SignalSettings, run: RunDir, models: list[str]
+) -> EnsembleRef:
+    """The members' combination, calibration and HOLD threshold, all fitted on their out-of-fold
+    predictions (never the holdout), then the ensemble."""
     with _timed(run, "ensemble"):
         trained = run.read_trained(models)
         dataset = run.read_dataset()
         y_oof = dataset.y.reindex(trained[models[0]].oof_index).to_numpy()
-        fit = fit_weights({name: t.oof_proba for name, t in trained.items()}, y_oof)
-        ensemble = ProductionEnsemble(
+        oof_proba = {name: t.oof_proba for name, t in trained.items()}
+        balanced = ensemble.stacker_class_weight == "balanced"
+        fit, stacker = fit_combination(ensemble.weights, oof_proba, y_oof, balanced=balanced)
+        calibrator, signal_fit = fit_signals(combined_proba(oof_proba, fit.weights, stacker), y_oof, signals)
+        production = ProductionEnsemble(
             members={name: t.member for name, t in trained.items()},
             weights=fit.weights,
             feature_names=dataset.feature_names,
             feature_definition_hash=dataset.definition_hash,
             feature_params=dataset.feature_params,
+            stacker=stacker,
+            calibrator=calibrator,
+            confidence_threshold=signal_fit.confidence_threshold,
         )
-        path = run.write_ensemble(ensemble, fit)
+        path = run.write_ensemble(production, fit, signal_fit)
     logger.info(
-        "ensemble weights %s (OOF macro-F1 %.4f)",
+        "ensemble weights %s (%s, OOF macro-F1 %.4f)",
         ", ".join(f"{name} {weight:.1f}" for name, weight in fit.weights.items()),
+        fit.method,
         fit.oof_macro_f1,
     )
     return EnsembleRef(path=path, weights=fit.weights, oof_macro_f1=fit.oof_macro_f1)
@@ -218,6 +236,7 @@ def publish_stage(
             champion=evaluation.champion,
             source=run.read_source(),
             weights=run.read_weights(),
+            signals=run.read_signals(),
             durations=run.durations(),
             decision=decision,
             flow_run_id=flow_run_id,
@@ -244,6 +263,7 @@ def report_stage(
         models,
         title=title,
         outcome=f"{publication.status} (version {publication.version or 'not stored'})",
+        imbalance=settings.training.imbalance,
     )
     if publication.version is not None:
         attach_report(

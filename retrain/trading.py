@@ -40,8 +40,8 @@ signals p_t in {-1, 0, +1} (SELL, HOLD, BUY), horizon h and fee rate f:
   opened in the last h - 1 rows of a run are therefore held for fewer than h candles.
 Standing aside (always HOLD) earns 0 on every row. Simple, not compounded, returns keep each row's
 contribution independent of the rows before it; over a holdout's few percent the two differ little.
-An alternative would trade only signals above a probability threshold chosen on out-of-fold rows; the
-gate judges the model's plain argmax signals, which is what the bot acts on.
+The gate judges the signals the model's `predict` gives, which is what the bot acts on: the argmax, or
+HOLD below a confidence threshold chosen on out-of-fold rows (`signals.confidence_threshold`).
 """
 
 from __future__ import annotations

@@ -21,16 +21,26 @@ OPEN_GATE = {
 }
 
 
-@pytest.fixture(scope="module")
-def promoted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+CANDIDATE_MODES = {
+    "training": {"imbalance": "class_weight"},
+    "ensemble": {"weights": "stacked"},
+    "signals": {"calibration": "isotonic", "confidence_threshold": "auto"},
+}
+"""Every non-default edge candidate at once: the bot's code must not notice the difference."""
+
+
+@pytest.fixture(scope="module", params=["today", "candidates"])
+def promoted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     models_dir = tmp_path_factory.mktemp("models")
+    modes = CANDIDATE_MODES if request.param == "candidates" else {}
     settings = load_settings(
         data={"source": "demo", "days": 30},
         split={"holdout_days": 5},
         tuning={"n_trials": 1},
-        training={"models": ["random_forest", "lightgbm"]},
+        training={"models": ["random_forest", "lightgbm"], **modes.get("training", {})},
         paths={"models_dir": str(models_dir)},
         gate=OPEN_GATE,
+        **{section: values for section, values in modes.items() if section != "training"},
     )
     outcome = run_pipeline(settings)
     assert outcome.status == "promoted", outcome.reasons
@@ -68,6 +78,29 @@ def test_model_info_names_type_members_weights_and_features(promoted: Path) -> N
     assert set(info["members"]) == {"random_forest", "lightgbm"}
     assert abs(sum(info["weights"].values()) - 1.0) < 1e-9
     assert info["feature_count"] == len(info["feature_names"]) == len(FeatureManager().feature_names)
+
+
+def test_metadata_and_report_record_the_modes_the_model_was_built_with(promoted: Path) -> None:
+    metadata = json.loads((promoted / "production" / "production_model_metadata.json").read_text())
+    modes = metadata["performance_metrics"]["modes"]
+    model = load_production(promoted).model
+    report = (promoted / "production" / "report" / "report.md").read_text()
+    assert f"Imbalance: {modes['imbalance']}; combination: {modes['ensemble_weights']} " in report
+    assert f"calibration: {modes['calibration']}; " in report
+    if model.combination == "stacked":
+        assert modes["imbalance"] == "class_weight" and modes["ensemble_weights"] == "stacked"
+        assert modes["calibration"] == "isotonic" and modes["confidence_threshold"] == "auto"
+        assert model.calibrated
+        chosen = metadata["performance_metrics"]["oof_signal_fit"]["confidence_threshold"]
+        assert chosen == model.confidence_threshold
+    else:
+        assert modes == {
+            "imbalance": "smote",
+            "ensemble_weights": "grid",
+            "calibration": "none",
+            "confidence_threshold": "none",
+        }
+        assert not model.calibrated and model.confidence_threshold is None
 
 
 def test_generate_features_refuses_raw_candles_with_problems_by_name() -> None:

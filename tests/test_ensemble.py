@@ -189,3 +189,62 @@ def test_refuses_negative_or_all_zero_weights(members: dict[str, FittedMember]) 
 def test_refuses_duplicated_feature_names(members: dict[str, FittedMember]) -> None:
     with pytest.raises(EnsembleError, match=r"duplicated feature name\(s\): \['ret_1'\]"):
         ProductionEnsemble(members, {"logistic": 1.0, "forest": 1.0}, [*FEATURES, "ret_1"])
+
+
+NEW_ATTRIBUTES = ("_stacker", "_calibrator", "_confidence_threshold")
+
+
+def _with_every_option(members: dict[str, FittedMember]) -> ProductionEnsemble:
+    """An ensemble with a stacker, a calibrator and a threshold, all fitted on rows of its own."""
+    from retrain.signals import fit_calibrator
+    from retrain.weights import combined_proba, fit_stacker
+
+    X = _features(200, seed=5)
+    y = _labels(X)
+    probas = {name: member.predict_proba(X.to_numpy()) for name, member in members.items()}
+    stacker = fit_stacker(probas, y)
+    calibrator = fit_calibrator(combined_proba(probas, {}, stacker), y, "sigmoid")
+    weights = {"logistic": 3.0, "forest": 1.0}
+    return ProductionEnsemble(
+        members, weights, FEATURES, stacker=stacker, calibrator=calibrator, confidence_threshold=0.6
+    )
+
+
+def test_a_default_ensemble_pickles_only_the_attributes_it_always_had(ensemble: ProductionEnsemble) -> None:
+    assert not set(NEW_ATTRIBUTES) & set(vars(ensemble))
+    assert ensemble.combination == "weighted" and not ensemble.calibrated
+    assert ensemble.confidence_threshold is None
+
+
+def test_an_ensemble_pickled_before_stacking_calibration_and_thresholds_predicts_as_before(
+    members: dict[str, FittedMember], ensemble: ProductionEnsemble, X: pd.DataFrame
+) -> None:
+    old = _with_every_option(members)
+    assert set(NEW_ATTRIBUTES) <= set(vars(old))
+    for name in NEW_ATTRIBUTES:
+        del old.__dict__[name]
+
+    restored = pickle.loads(pickle.dumps(old))
+
+    assert np.array_equal(restored.predict_proba(X), ensemble.predict_proba(X))
+    assert np.array_equal(restored.predict(X), ensemble.predict(X))
+    assert restored.get_model_info()["combination"] == "weighted"
+
+
+def test_a_stacked_calibrated_thresholded_ensemble_serves_the_bots_calls(
+    members: dict[str, FittedMember], X: pd.DataFrame
+) -> None:
+    full = _with_every_option(members)
+    restored = pickle.loads(pickle.dumps(full))
+
+    proba = restored.predict_proba(X)
+    assert proba.shape == (len(X), len(CLASSES))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert np.array_equal(proba, full.predict_proba(X))
+    labels = restored.predict_labels(X)
+    hold = CLASSES.index("HOLD")
+    assert (restored.predict(X)[proba.max(axis=1) < 0.6] == hold).all()
+    assert set(labels) <= set(CLASSES)
+    info = restored.get_model_info()
+    assert (info["combination"], info["calibrated"], info["confidence_threshold"]) == ("stacked", True, 0.6)
+    assert "stacked, calibrated, hold_below=0.60" in repr(restored)

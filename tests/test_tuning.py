@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from imblearn.over_sampling import SMOTE
+from sklearn.utils.class_weight import compute_sample_weight
 
 from retrain.errors import ConfigError, TrainingError
 from retrain.settings import SearchParam, Settings, TuningSettings, load_settings
@@ -19,11 +20,15 @@ from retrain.training import (
     CoreShare,
     Fold,
     make_folds,
+    resampling,
     split_holdout,
     threads_per_model,
 )
+from retrain.training.fold_data import FoldData
+from retrain.training.learners import make_learner
 from retrain.training.resampling import oversample
 from retrain.training.search_space import warm_start_values
+from retrain.training.train import study_name
 from retrain.training.tuning import make_pruner
 from tests.training_helpers import train
 
@@ -383,3 +388,92 @@ def test_progress_is_reported_after_every_trial_up_to_the_budget() -> None:
     assert {p.budget for p in heard} == {4} and {p.model for p in heard} == {"random_forest"}
     assert heard[-1].best_cv_macro_f1 is not None and 0 <= heard[-1].pruned <= 4
     assert "4 of 4 trials" in heard[-1].sentence()
+
+
+def _fit_weights_of(model: str, data: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The row weights the library holds for a fold's fit rows and validation rows."""
+    if model == "random_forest":
+        return data.weight, None
+    if model == "lightgbm":
+        return data.fit.get_weight(), data.valid.get_weight()
+    weight = data.fit.get_weight()
+    valid = data.valid.get_weight()
+    return weight, (valid if len(valid) else None)
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost", "random_forest"])
+def test_class_weights_reach_each_learner_from_the_folds_fit_rows_only(model: str) -> None:
+    settings = _settings(training={"imbalance": "class_weight"})
+    X_train, y_train = _training_rows(settings)
+    X, y = X_train.to_numpy(), y_train.to_numpy()
+    learner = make_learner(model, settings.training)
+    data = FoldData(
+        learner, X, y, smote=settings.training.smote, seed=1, reuse=True, imbalance="class_weight"
+    )
+
+    for fold in _fold_parts(settings, len(X)):
+        fit_weight, valid_weight = _fit_weights_of(model, data.get(fold, threads=1))
+        expected = compute_sample_weight("balanced", y[fold.fit])
+        assert fit_weight is not None and np.allclose(fit_weight, expected)
+        assert valid_weight is None, "early-stopping rows are scored unweighted"
+        seen_later = np.r_[fold.fit, fold.valid, fold.test]
+        assert not np.allclose(expected, compute_sample_weight("balanced", y[seen_later])[: len(fold.fit)])
+
+
+@pytest.mark.parametrize("imbalance", ["class_weight", "none"])
+def test_without_smote_no_row_is_synthesised_and_class_weights_see_only_fit_rows(
+    monkeypatch: pytest.MonkeyPatch, imbalance: str
+) -> None:
+    settings = _settings(tuning={"pruner": "none"}, training={"imbalance": imbalance})
+    X_train, y_train = _training_rows(settings)
+    weighted: list[np.ndarray] = []
+    real = resampling.compute_sample_weight
+
+    def spy(class_weight: str, y: np.ndarray) -> np.ndarray:
+        weighted.append(np.array(y))
+        return real(class_weight, y)
+
+    monkeypatch.setattr(resampling, "compute_sample_weight", spy)
+    monkeypatch.setattr(SMOTE, "fit_resample", lambda *args, **kwargs: pytest.fail("SMOTE ran"))
+    train("random_forest", X_train, y_train, settings, threads=1)
+
+    y = y_train.to_numpy()
+    folds = _fold_parts(settings, len(y))
+    if imbalance == "none":
+        assert weighted == []
+        return
+    assert len(weighted) == len(folds) + 1, "once per fold (reused by every trial), once for the final fit"
+    for received, fold in zip(weighted, folds, strict=False):
+        assert np.array_equal(received, y[fold.fit])
+    assert np.array_equal(weighted[-1], y), "the final fit weighs the training rows, never the holdout"
+
+
+def test_smote_leaves_each_folds_validation_rows_as_they_are() -> None:
+    settings = _settings()
+    X_train, y_train = _training_rows(settings)
+    X, y = X_train.to_numpy(), y_train.to_numpy()
+    data = FoldData(
+        make_learner("lightgbm", settings.training), X, y, smote=settings.training.smote, seed=1, reuse=True
+    )
+    for fold in _fold_parts(settings, len(X)):
+        built = data.get(fold, threads=1)
+        assert built.fit.num_data() > len(fold.fit), "the fit rows are oversampled"
+        assert built.valid.num_data() == len(fold.valid)
+        assert np.array_equal(built.valid.get_label(), y[fold.valid])
+
+
+def test_each_imbalance_handling_has_its_own_study_name() -> None:
+    settings = _settings()
+    X_train, _ = _training_rows(settings)
+    names = {
+        imbalance: study_name(
+            "lightgbm",
+            X_train,
+            settings.training.model_copy(update={"imbalance": imbalance}),
+            settings.tuning,
+            settings.split,
+            settings.labels,
+        )
+        for imbalance in ("smote", "class_weight", "none")
+    }
+    assert len(set(names.values())) == 3, "a stored study resumes only for the same imbalance handling"

@@ -7,7 +7,7 @@ import pytest
 
 from retrain.errors import TrainingError
 from retrain.labels import BUY, HOLD, SELL
-from retrain.weights import fit_weights, simplex_grid
+from retrain.weights import combined_proba, fit_combination, fit_stacker, fit_weights, simplex_grid
 
 ROWS_PER_CASE = 10
 
@@ -116,3 +116,48 @@ def test_refuses_nan_oof_probabilities_naming_the_member() -> None:
 
     with pytest.raises(TrainingError, match="'b' contain NaN"):
         fit_weights(oof, y)
+
+
+def test_equal_weights_are_equal_and_scored_on_the_oof_rows() -> None:
+    oof, y = _only_a_70_30_blend_is_right()
+
+    fit, stacker = fit_combination("equal", oof, y)
+
+    assert stacker is None
+    assert fit.weights == {"a": 0.5, "b": 0.5} and fit.method == "equal"
+    assert fit.oof_macro_f1 == fit.equal_weights_macro_f1 < 1.0
+
+
+def test_a_stacker_learns_what_no_equal_vote_gets_right() -> None:
+    oof, y = _only_a_70_30_blend_is_right()
+
+    fit, stacker = fit_combination("stacked", oof, y)
+
+    assert stacker is not None and fit.method == "stacked"
+    assert fit.oof_macro_f1 > fit.equal_weights_macro_f1
+    proba = combined_proba(oof, fit.weights, stacker)
+    assert proba.shape == (len(y), 3) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_the_default_grid_is_todays_fit_weights() -> None:
+    oof, y = _only_a_70_30_blend_is_right()
+
+    fit, stacker = fit_combination("grid", oof, y)
+
+    assert stacker is None and fit == fit_weights(oof, y) and fit.method == "grid"
+
+
+def test_a_balanced_stacker_predicts_the_minority_classes_more_often_than_one_fitted_to_the_class_mix() -> (
+    None
+):
+    rng = np.random.default_rng(3)
+    y = rng.choice([SELL, HOLD, BUY], size=2000, p=[0.15, 0.7, 0.15])
+    noisy = np.eye(3)[y] + rng.normal(scale=0.9, size=(len(y), 3))
+    oof = {"a": np.exp(noisy) / np.exp(noisy).sum(axis=1, keepdims=True)}
+
+    predicted = {
+        balanced: combined_proba(oof, {"a": 1.0}, fit_stacker(oof, y, balanced=balanced)).argmax(axis=1)
+        for balanced in (True, False)
+    }
+
+    assert (predicted[True] != HOLD).sum() > 1.5 * (predicted[False] != HOLD).sum()

@@ -30,7 +30,7 @@ def signals(model: ProductionEnsemble | None, rows: Dataset) -> np.ndarray:
     """The model's class codes for the week; without a model the bot stands aside (HOLD everywhere)."""
     if model is None:
         return np.full(len(rows), HOLD, dtype=np.int64)
-    return np.asarray(model.predict_proba(rows.X)).argmax(axis=1).astype(np.int64)
+    return np.asarray(model.predict(rows.X)).astype(np.int64)
 
 
 def baseline_signals(rows: Dataset, history: pd.Series, seed: int) -> dict[str, np.ndarray]:

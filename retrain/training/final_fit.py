@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from retrain.members import Member
-from retrain.settings import SmoteSettings
+from retrain.settings import ImbalanceName, SmoteSettings
 from retrain.training.learners import Learner
-from retrain.training.resampling import oversample
+from retrain.training.resampling import fit_rows
 
 
 def final_rounds(fold_best_rounds: list[int]) -> int | None:
@@ -34,6 +34,8 @@ def fit_final(
     smote: SmoteSettings,
     seed: int,
     threads: int,
+    imbalance: ImbalanceName = "smote",
 ) -> Member:
-    X_fit, y_fit = oversample(X, y, smote, seed)
-    return learner.fit(learner.datasets(X_fit, y_fit, None, threads), params, threads, rounds=rounds)
+    rows = fit_rows(X, y, imbalance=imbalance, smote=smote, seed=seed)
+    data = learner.datasets(rows.X, rows.y, None, threads, weight=rows.weight)
+    return learner.fit(data, params, threads, rounds=rounds)

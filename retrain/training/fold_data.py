@@ -1,4 +1,4 @@
-"""Per-fold training data: SMOTE on the fold's fit part, then the learner's library datasets.
+"""Per-fold training data: imbalance handling of the fold's fit part, then the learner's library datasets.
 
 Building them (nearest neighbours for SMOTE, feature binning for the boosters) costs as much as a
 small model, and it is the same for every trial, so by default each fold's data is built once and
@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from retrain.settings import SmoteSettings
+from retrain.settings import ImbalanceName, SmoteSettings
 from retrain.training.learners import Learner
-from retrain.training.resampling import oversample
+from retrain.training.resampling import fit_rows
 from retrain.training.split import Fold
 
 
@@ -33,11 +33,13 @@ class FoldData:
         smote: SmoteSettings,
         seed: int,
         reuse: bool,
+        imbalance: ImbalanceName = "smote",
     ) -> None:
         self._learner = learner
         self._X = X
         self._y = y
         self._smote = smote
+        self._imbalance = imbalance
         self._seed = seed
         self._reuse = reuse
         self._built: dict[int, Any] = {}
@@ -45,9 +47,15 @@ class FoldData:
     def get(self, fold: Fold, threads: int) -> Any:
         if fold.number in self._built:
             return self._built[fold.number]
-        X_fit, y_fit = oversample(self._X[fold.fit], self._y[fold.fit], self._smote, self._seed)
+        rows = fit_rows(
+            self._X[fold.fit],
+            self._y[fold.fit],
+            imbalance=self._imbalance,
+            smote=self._smote,
+            seed=self._seed,
+        )
         valid = (self._X[fold.valid], self._y[fold.valid])
-        data = self._learner.datasets(X_fit, y_fit, valid, threads)
+        data = self._learner.datasets(rows.X, rows.y, valid, threads, weight=rows.weight)
         if self._reuse:
             self._built[fold.number] = data
         return data

@@ -1,17 +1,21 @@
-"""SMOTE oversampling of the rows a model is fitted on, and of nothing else.
+"""Class imbalance handling of the rows a model is fitted on, and of nothing else.
 
-Only a fold's fit part (or, for the final fit, the training rows) reaches this module: validation
-and test rows are scored as they are, so the scores reflect the real class balance.
+`training.imbalance` chooses SMOTE oversampling (the default), balanced sample weights, or neither.
+Only a fold's fit part (or, for the final fit, the training rows) reaches this module: the weights
+are computed from those rows' class counts, and validation and test rows are scored as they are
+(unweighted, not resampled), so the scores reflect the real class balance.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from imblearn.over_sampling import SMOTE
+from sklearn.utils.class_weight import compute_sample_weight
 
-from retrain.settings import SmoteSettings
+from retrain.settings import ImbalanceName, SmoteSettings
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +47,27 @@ def oversample(
     sampler = SMOTE(sampling_strategy=targets, k_neighbors=k_neighbors, random_state=seed)
     X_res, y_res = sampler.fit_resample(X, y)
     return np.ascontiguousarray(X_res), np.asarray(y_res, dtype=y.dtype)
+
+
+@dataclass(frozen=True)
+class FitRows:
+    """The rows a learner fits on, with a weight per row (None: every row counts once)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray | None = None
+
+
+def fit_rows(
+    X: np.ndarray, y: np.ndarray, *, imbalance: ImbalanceName, smote: SmoteSettings, seed: int
+) -> FitRows:
+    """The fit rows after the configured imbalance handling; `X`/`y` must be fit rows only.
+
+    class_weight gives each row n / (classes x rows of its class) (scikit-learn's "balanced"), so every
+    class weighs the same in the loss without the synthetic rows SMOTE interpolates.
+    """
+    if imbalance == "class_weight":
+        return FitRows(X, y, compute_sample_weight("balanced", y))
+    if imbalance == "smote":
+        X, y = oversample(X, y, smote, seed)
+    return FitRows(X, y)

@@ -60,6 +60,7 @@ def train_model(
         name, X_train, y_train, training, tuning, split, labels, reuse_fold_datasets
     )
     smote, seed = training.smote, training.seed
+    imbalance = training.imbalance
     thread_count: Callable[[], int] = (
         (lambda: threads.threads(name)) if isinstance(threads, CoreShare) else (lambda: threads)
     )
@@ -79,7 +80,15 @@ def train_model(
         rounds = final_rounds(outcome.best_cv.fold_best_rounds)
         params = outcome.best_trial.params
         member = fit_final(
-            learner, X, y, params, rounds=rounds, smote=smote, seed=seed, threads=thread_count()
+            learner,
+            X,
+            y,
+            params,
+            rounds=rounds,
+            smote=smote,
+            seed=seed,
+            threads=thread_count(),
+            imbalance=imbalance,
         )
         final_fit_s = time.perf_counter() - started
     finally:
@@ -145,7 +154,15 @@ def _cross_validator(
     learner.check_search_space(set(space))
     X, y = _training_arrays(X_train, y_train)
     folds = make_folds(len(X), split.n_splits, purge_gap(split, labels), split.validation_fraction)
-    data = FoldData(learner, X, y, smote=training.smote, seed=training.seed, reuse=reuse_fold_datasets)
+    data = FoldData(
+        learner,
+        X,
+        y,
+        smote=training.smote,
+        seed=training.seed,
+        reuse=reuse_fold_datasets,
+        imbalance=training.imbalance,
+    )
     return learner, space, X, y, CrossValidator(learner, X, y, folds, data)
 
 
@@ -185,6 +202,8 @@ def study_name(
         "split": split.model_dump(mode="json"),
         "training": training.model_dump(mode="json", include={"seed", "smote", "early_stopping_rounds"}),
     }
+    if training.imbalance != "smote":  # only then: studies stored before the key existed still resume
+        shaping["imbalance"] = training.imbalance
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
     start, end = X_train.index[0], X_train.index[-1]
     prefix = f"{tuning.study_prefix}-" if tuning.study_prefix else ""

@@ -31,9 +31,15 @@ class Learner(ABC, Generic[DataT]):
 
     @abstractmethod
     def datasets(
-        self, X_fit: np.ndarray, y_fit: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, threads: int
+        self,
+        X_fit: np.ndarray,
+        y_fit: np.ndarray,
+        valid: tuple[np.ndarray, np.ndarray] | None,
+        threads: int,
+        weight: np.ndarray | None = None,
     ) -> DataT:
-        """The library's training data for the fit rows (and the early-stopping rows, when given)."""
+        """The library's training data for the fit rows (and the early-stopping rows, when given);
+        `weight` weighs the fit rows (class weights), the early-stopping rows stay unweighted."""
 
     @abstractmethod
     def fit(self, data: DataT, params: dict[str, Any], threads: int, rounds: int | None) -> Member:

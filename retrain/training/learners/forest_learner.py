@@ -28,6 +28,7 @@ class ForestData:
     X: np.ndarray
     y: np.ndarray
     bins: KBinsDiscretizer
+    weight: np.ndarray | None = None
 
 
 def fit_bins(X: np.ndarray) -> KBinsDiscretizer:
@@ -53,13 +54,18 @@ class RandomForestLearner(Learner[ForestData]):
     fixed_params = frozenset({"random_state", "n_jobs", "bootstrap"})
 
     def datasets(
-        self, X_fit: np.ndarray, y_fit: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, threads: int
+        self,
+        X_fit: np.ndarray,
+        y_fit: np.ndarray,
+        valid: tuple[np.ndarray, np.ndarray] | None,
+        threads: int,
+        weight: np.ndarray | None = None,
     ) -> ForestData:
         bins = fit_bins(X_fit)
-        return ForestData(X=np.ascontiguousarray(bins.transform(X_fit)), y=y_fit, bins=bins)
+        return ForestData(X=np.ascontiguousarray(bins.transform(X_fit)), y=y_fit, bins=bins, weight=weight)
 
     def fit(
         self, data: ForestData, params: dict[str, Any], threads: int, rounds: int | None
     ) -> RandomForestMember:
         forest = RandomForestClassifier(**params, bootstrap=True, random_state=self.seed, n_jobs=threads)
-        return RandomForestMember(forest.fit(data.X, data.y), bins=data.bins)
+        return RandomForestMember(forest.fit(data.X, data.y, sample_weight=data.weight), bins=data.bins)

@@ -40,10 +40,15 @@ class LightGBMLearner(Learner[LightGBMData]):
     fixed_params = frozenset({*_DATASET_PARAMS, *_BOOSTER_PARAMS, "seed", "num_threads"})
 
     def datasets(
-        self, X_fit: np.ndarray, y_fit: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, threads: int
+        self,
+        X_fit: np.ndarray,
+        y_fit: np.ndarray,
+        valid: tuple[np.ndarray, np.ndarray] | None,
+        threads: int,
+        weight: np.ndarray | None = None,
     ) -> LightGBMData:
         params = {**_DATASET_PARAMS, "num_threads": threads}
-        fit = lgb.Dataset(X_fit, y_fit, params=params, free_raw_data=False).construct()
+        fit = lgb.Dataset(X_fit, y_fit, weight=weight, params=params, free_raw_data=False).construct()
         if valid is None:
             return LightGBMData(fit=fit, valid=None)
         valid_set = lgb.Dataset(*valid, reference=fit, params=params, free_raw_data=False).construct()

@@ -32,9 +32,14 @@ class XGBoostLearner(Learner[XGBoostData]):
     fixed_params = frozenset({*_BOOSTER_PARAMS, "seed", "nthread"})
 
     def datasets(
-        self, X_fit: np.ndarray, y_fit: np.ndarray, valid: tuple[np.ndarray, np.ndarray] | None, threads: int
+        self,
+        X_fit: np.ndarray,
+        y_fit: np.ndarray,
+        valid: tuple[np.ndarray, np.ndarray] | None,
+        threads: int,
+        weight: np.ndarray | None = None,
     ) -> XGBoostData:
-        fit = xgb.QuantileDMatrix(X_fit, y_fit, max_bin=MAX_BIN, nthread=threads)
+        fit = xgb.QuantileDMatrix(X_fit, y_fit, weight=weight, max_bin=MAX_BIN, nthread=threads)
         if valid is None:
             return XGBoostData(fit=fit, valid=None)
         return XGBoostData(
