@@ -52,6 +52,13 @@ class ProbabilityModel(Protocol):
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
 
+def signal_codes(model: object, proba: np.ndarray) -> np.ndarray:
+    """The class codes `model` gives the bot for its probabilities `proba`: through its `decide` (a HOLD
+    confidence threshold) when it has one, else the argmax. Whoever scores a model scores these."""
+    decide = getattr(model, "decide", None)
+    return np.asarray(decide(proba)) if callable(decide) else np.asarray(proba).argmax(axis=1)
+
+
 def hold_below(proba: np.ndarray, threshold: float | None, hold: int) -> np.ndarray:
     """Argmax class codes, `hold` where the top probability is below `threshold` (None: plain argmax)."""
     codes = proba.argmax(axis=1)

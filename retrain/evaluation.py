@@ -33,7 +33,7 @@ from sklearn.metrics import (
 )
 
 from retrain.data.candles import CANDLE_INTERVAL
-from retrain.ensemble import ProductionEnsemble
+from retrain.ensemble import ProductionEnsemble, signal_codes
 from retrain.errors import EnsembleError, InvalidInputError, RetrainError
 from retrain.labels import CLASSES, CODES, HOLD
 from retrain.metrics import macro_f1
@@ -266,7 +266,7 @@ def evaluate_holdout(
     champion_evaluation = (
         None
         if champion_proba is None
-        else evaluate(CHAMPION, keep(CHAMPION, _champion_codes(champion, champion_proba)), champion_proba)
+        else evaluate(CHAMPION, keep(CHAMPION, signal_codes(champion, champion_proba)), champion_proba)
     )
     result = EvaluationResult(
         holdout_start=y_holdout.index[0].to_pydatetime(),
@@ -288,12 +288,6 @@ def evaluate_holdout(
         equity_curves=curves,
     )
     return result
-
-
-def _champion_codes(champion: object, proba: np.ndarray) -> np.ndarray:
-    """The champion's signals as it gives them to the bot (its HOLD threshold, if it has one)."""
-    decide = getattr(champion, "decide", None)
-    return np.asarray(decide(proba)) if callable(decide) else proba.argmax(axis=1)
 
 
 def _rescore_champion(

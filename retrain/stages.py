@@ -227,7 +227,9 @@ def publish_stage(
     with _timed(run, "promotion"):
         dataset = run.read_dataset()
         split = split_holdout(dataset.X, dataset.y, settings.split.holdout_days, settings.purge_gap)
-        reference = build_reference(split.X_train, run.read_ensemble().predict_proba(split.X_holdout))
+        ensemble = run.read_ensemble()
+        holdout_proba = ensemble.predict_proba(split.X_holdout)
+        reference = build_reference(split.X_train, holdout_proba, ensemble.decide(holdout_proba))
         metadata = build_metadata(
             settings,
             dataset=dataset,

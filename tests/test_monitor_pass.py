@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 from retrain.cli.monitor import monitor
 from retrain.data.candles import CANDLE_INTERVAL, last_closed_candle
 from retrain.data.csv_source import CsvSource
+from retrain.ensemble import ProductionEnsemble
 from retrain.features import GROUPS, FeatureManager
-from retrain.labels import labels_for
+from retrain.labels import forward_return, labels_for
+from retrain.monitor.realised import realised_scores
 from retrain.monitor.run import MonitorReport, monitor_pass
 from retrain.monitor.state import load_state, state_path
 from retrain.monitor.trend import history_path, recent_passes
@@ -270,3 +272,39 @@ def test_the_flow_publishes_the_trend_and_emits_an_event_per_alert(
     with get_client(sync_client=True) as client:
         trend = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[TREND_KEY])))
     assert len(trend) == 1 and trend[0].type == "table"
+
+
+def test_realised_scores_score_the_signals_a_thresholded_model_gives_the_bot(
+    candles: pd.DataFrame, trained: tuple[TrainedModel, pd.DataFrame, np.ndarray]
+) -> None:
+    plain = trained[0].ensemble
+    thresholded = ProductionEnsemble(
+        members=plain.members,
+        weights=plain.weights,
+        feature_names=plain.feature_names,
+        feature_definition_hash=plain.feature_definition_hash,
+        confidence_threshold=0.5,
+    )
+    since = trained[0].holdout_end
+    end = since + WATCHED
+    X = FeatureManager().build(candles.loc[:end]).loc[since - WATCHED :]
+    labels = labels_for(candles.loc[:end], LabelSettings())
+    scores = realised_scores(
+        thresholded,
+        X,
+        labels,
+        forward_return(candles.loc[:end], 1),
+        since=since,
+        end=end,
+        horizon=HORIZON,
+        fee_rate=0.0012,
+        seed=0,
+    )["since_promotion"]
+
+    rows = X.index[(X.index > since) & X.index.isin(labels.index)][: scores.rows]
+    decided = thresholded.predict(X.loc[rows])
+    argmax = thresholded.predict_proba(X.loc[rows]).argmax(axis=1)
+    assert (decided != argmax).any(), "the threshold must change some signals for this test to mean anything"
+    assert scores.macro_f1 == pytest.approx(f1_score(labels.loc[rows], decided, average="macro"), abs=1e-12)
+    assert scores.prediction_mix is not None
+    assert scores.prediction_mix.shares["HOLD"] == pytest.approx(float(np.mean(decided == 1)))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from retrain.ensemble import signal_codes
 from retrain.errors import InvalidInputError
 from retrain.evaluation import naive_baselines, score_predictions
 from retrain.monitor.reference import PredictionMix, prediction_mix
@@ -75,11 +76,19 @@ def realised_scores(
     if index.empty:
         return {window: WindowScores(rows=0) for window in WINDOW_DAYS}
     proba = np.asarray(model.predict_proba(X.loc[index, list(model.feature_names)]))
+    codes = signal_codes(model, proba)
     scores = {}
     for window in WINDOW_DAYS:
         rows = index > window_start(window, since=since, end=end)
         scores[window] = _score_window(
-            labels, index[rows], proba[rows], next_return, horizon=horizon, fee_rate=fee_rate, seed=seed
+            labels,
+            index[rows],
+            proba[rows],
+            codes[rows],
+            next_return,
+            horizon=horizon,
+            fee_rate=fee_rate,
+            seed=seed,
         )
     return scores
 
@@ -88,6 +97,7 @@ def _score_window(
     labels: pd.Series,
     index: pd.DatetimeIndex,
     proba: np.ndarray,
+    y_pred: np.ndarray,
     next_return: pd.Series,
     *,
     horizon: int,
@@ -104,7 +114,6 @@ def _score_window(
             "fetch candles from before the end of the holdout"
         )
     baselines = naive_baselines(y_true, history, horizon, seed)
-    y_pred = proba.argmax(axis=1)
     codes = y_true.to_numpy()
     return WindowScores(
         rows=len(index),
@@ -114,5 +123,5 @@ def _score_window(
         persistence_macro_f1=score_predictions(codes, baselines["persistence"]).macro_f1,
         always_hold_macro_f1=score_predictions(codes, baselines["always_hold"]).macro_f1,
         trading=trading_readout(y_pred, next_return.loc[index].to_numpy(), fee_rate).summary(),
-        prediction_mix=prediction_mix(proba),
+        prediction_mix=prediction_mix(proba, y_pred),
     )

@@ -38,14 +38,16 @@ class PredictionMix(BaseModel):
     rows: int
 
 
-def prediction_mix(proba: np.ndarray) -> PredictionMix:
-    """The mix of an (n, len(CLASSES)) probability array; argmax is the predicted class."""
+def prediction_mix(proba: np.ndarray, codes: np.ndarray | None = None) -> PredictionMix:
+    """The mix of an (n, len(CLASSES)) probability array: the shares of `codes`, the classes the model
+    gave for it (`retrain.ensemble.signal_codes`; default the argmax), and the mean top probability."""
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2 or proba.shape[1] != len(CLASSES) or not len(proba):
         raise InvalidInputError(
             f"probabilities must have shape (n >= 1, {len(CLASSES)}) in {CLASSES} order; got {proba.shape}"
         )
-    counts = np.bincount(proba.argmax(axis=1), minlength=len(CLASSES))
+    predicted = proba.argmax(axis=1) if codes is None else np.asarray(codes, dtype=np.int64)
+    counts = np.bincount(predicted, minlength=len(CLASSES))
     return PredictionMix(
         shares={name: float(counts[code] / len(proba)) for code, name in enumerate(CLASSES)},
         mean_confidence=float(proba.max(axis=1).mean()),
@@ -96,9 +98,14 @@ class DriftReference(BaseModel):
 
 
 def build_reference(
-    X_train: pd.DataFrame, holdout_proba: np.ndarray, *, points: int = QUANTILE_POINTS
+    X_train: pd.DataFrame,
+    holdout_proba: np.ndarray,
+    holdout_codes: np.ndarray | None = None,
+    *,
+    points: int = QUANTILE_POINTS,
 ) -> DriftReference:
-    """The reference of a model trained on `X_train` that predicted `holdout_proba` on its holdout."""
+    """The reference of a model trained on `X_train` that predicted `holdout_proba` on its holdout and gave
+    the bot `holdout_codes` for it (default the argmax)."""
     if not isinstance(X_train, pd.DataFrame) or X_train.empty:
         raise InvalidInputError("X_train must be a non-empty DataFrame of the training feature rows")
     values = X_train.to_numpy(dtype=np.float64)
@@ -113,7 +120,7 @@ def build_reference(
         levels=levels.tolist(),
         quantiles={str(name): table[:, j].tolist() for j, name in enumerate(X_train.columns)},
         rows=len(X_train),
-        holdout_mix=prediction_mix(holdout_proba),
+        holdout_mix=prediction_mix(holdout_proba, holdout_codes),
     )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from retrain.data.candles import CANDLE_INTERVAL, CandleSource, last_closed_candle, parse_timestamps
 from retrain.data.loading import load_candles, make_source
+from retrain.ensemble import signal_codes
 from retrain.errors import (
     CandleValidationError,
     DatasetError,
@@ -222,9 +223,8 @@ def _measure(
     )
     recent = X[(X.index > since) & (X.index > end - pd.Timedelta(days=monitor.drift_window_days))]
     if len(recent):
-        measures.recent_mix = prediction_mix(
-            np.asarray(model.predict_proba(recent[list(model.feature_names)]))
-        )
+        recent_proba = np.asarray(model.predict_proba(recent[list(model.feature_names)]))
+        measures.recent_mix = prediction_mix(recent_proba, signal_codes(model, recent_proba))
     if reference is None:
         measures.notes.append(
             f"version {production.metadata.version} has no {REFERENCE_FILE}; drift not tested"
