@@ -17,6 +17,7 @@ OPEN_GATE = {
     "min_macro_f1": 0.0,
     "min_margin_over_baselines": -1.0,
     "max_regression_vs_champion": 1.0,
+    "min_economic_margin": -1.0,
     "min_class_support": 0,
 }
 
