@@ -1,8 +1,8 @@
 """Features joined with labels: the table every model is tuned, trained and evaluated on.
 
 A `Dataset` travels between Prefect tasks as one Parquet file: the feature columns, the label codes
-and the next-candle return, with the label settings and the feature definition hash in the Parquet
-schema metadata, so a file can never be read back with the wrong horizon or feature set.
+and the next-candle return, with the label settings, the feature parameters and the feature definition
+hash in the Parquet schema metadata, so a file can never be read back with the wrong labels or feature set.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from retrain.errors import DatasetError
 from retrain.features import FeatureManager
 from retrain.files import write_atomically
-from retrain.labels import CLASSES, forward_return, make_labels
+from retrain.labels import CLASSES, forward_return, labels_for
 from retrain.settings import LabelSettings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class DatasetSummary(BaseModel):
     threshold: float
     feature_count: int
     feature_hash: str
+    labels: LabelSettings | None = None
+    """The full label definition; None in summaries written before label methods (fixed)."""
 
     def sentence(self) -> str:
         classes = ", ".join(f"{count} {name}" for name, count in self.class_distribution.items())
@@ -63,14 +66,21 @@ class DatasetSummary(BaseModel):
             else "empty"
         )
         return (
-            f"{self.rows} labelled rows ({span}): {classes}; {self.feature_count} features, label horizon "
-            f"{self.horizon} candles at +-{self.threshold:.2%}"
+            f"{self.rows} labelled rows ({span}): {classes}; {self.feature_count} features, "
+            f"labels {self.label_settings().sentence()}"
         )
+
+    def label_settings(self) -> LabelSettings:
+        """The label definition (summaries written before label methods: fixed at `threshold`)."""
+        return self.labels or LabelSettings(horizon=self.horizon, threshold=self.threshold)
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """X (features), y (class codes) and next_return (close[t+1]/close[t]-1), on one timestamp index."""
+    """X (features), y (class codes) and next_return (close[t+1]/close[t]-1), on one timestamp index.
+
+    `labels` is the label definition (default: fixed at `threshold`); `feature_params` the feature
+    parameters (`FeatureParams.to_dict`; None = the base set), recorded with the model trained on it."""
 
     X: pd.DataFrame
     y: pd.Series
@@ -79,8 +89,17 @@ class Dataset:
     definition_hash: str
     horizon: int
     threshold: float
+    labels: LabelSettings | None = None
+    feature_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.labels is None:
+            object.__setattr__(self, "labels", LabelSettings(horizon=self.horizon, threshold=self.threshold))
+        elif (self.labels.horizon, self.labels.threshold) != (self.horizon, self.threshold):
+            raise DatasetError(
+                f"horizon/threshold {self.horizon}/{self.threshold} disagree with the label settings "
+                f"{self.labels.horizon}/{self.labels.threshold}"
+            )
         if not (self.X.index.equals(self.y.index) and self.X.index.equals(self.next_return.index)):
             raise DatasetError("X, y and next_return must share one timestamp index")
         columns = list(self.X.columns)
@@ -110,6 +129,7 @@ class Dataset:
             threshold=self.threshold,
             feature_count=len(self.feature_names),
             feature_hash=self.definition_hash,
+            labels=self.labels,
         )
 
     def save(self, path: Path | str) -> Path:
@@ -126,6 +146,8 @@ class Dataset:
             "definition_hash": self.definition_hash,
             "horizon": self.horizon,
             "threshold": self.threshold,
+            "labels": self.labels.model_dump(mode="json") if self.labels else None,
+            "feature_params": self.feature_params,
         }
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), _METADATA_KEY: json.dumps(metadata).encode()}
@@ -164,6 +186,8 @@ class Dataset:
             definition_hash=metadata["definition_hash"],
             horizon=metadata["horizon"],
             threshold=metadata["threshold"],
+            labels=LabelSettings(**metadata["labels"]) if metadata.get("labels") else None,
+            feature_params=metadata.get("feature_params"),
         )
 
 
@@ -173,7 +197,7 @@ def build_dataset(
     """Features and labels of `candles`, inner-joined: only rows that have both are kept."""
     features = features or FeatureManager()
     X = features.build(candles)
-    y = make_labels(candles, labels.horizon, labels.threshold)
+    y = labels_for(candles, labels)
     next_return = forward_return(candles, 1).dropna().rename(NEXT_RETURN_COLUMN)
     joined = X.index.intersection(y.index).intersection(next_return.index)
     index = pd.DatetimeIndex(joined, freq=None)  # rows may be missing: a 15-minute freq would mislead
@@ -190,6 +214,8 @@ def build_dataset(
         definition_hash=features.definition_hash,
         horizon=labels.horizon,
         threshold=labels.threshold,
+        labels=labels,
+        feature_params=features.params.to_dict(),
     )
     logger.info("dataset: %s", dataset.summary().sentence())
     return dataset

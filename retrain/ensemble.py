@@ -45,6 +45,7 @@ class ProductionEnsemble:
         feature_names: Sequence[str],
         classes: Sequence[str] = CLASSES,
         feature_definition_hash: str = "",
+        feature_params: Mapping[str, Any] | None = None,
     ) -> None:
         _check_definition(members, weights, feature_names, classes)
         total = float(sum(weights.values()))
@@ -53,6 +54,7 @@ class ProductionEnsemble:
         self._feature_names = list(feature_names)
         self._classes = tuple(classes)
         self._feature_definition_hash = feature_definition_hash
+        self._feature_params = dict(feature_params) if feature_params is not None else None
         self._voting = [(name, self._members[name], w) for name, w in self._weights.items() if w > 0]
 
     @property
@@ -75,6 +77,13 @@ class ProductionEnsemble:
     @property
     def feature_definition_hash(self) -> str:
         return self._feature_definition_hash
+
+    @property
+    def feature_params(self) -> dict[str, Any] | None:
+        """The feature parameters it was trained on (`FeatureManager.for_model` builds its columns); None in
+        a model pickled before they were recorded (the base feature set)."""
+        recorded = getattr(self, "_feature_params", None)
+        return dict(recorded) if recorded is not None else None
 
     def model_input(self, X: pd.DataFrame) -> np.ndarray:
         """Validate `X` and return the float64 array the members receive (rows of X, training order)."""
@@ -198,7 +207,8 @@ def _describe_column_mismatch(expected: list[str], got: list[object]) -> str:
         )
     return (
         "; ".join(problems)
-        + f". The model needs exactly these {len(expected)} columns in this order: {expected}"
+        + f". The model needs exactly these {len(expected)} columns in this order: {expected} "
+        "(FeatureManager.for_model(model) builds them)"
     )
 
 

@@ -18,6 +18,17 @@ Gap policy. Validated candles may lack a few candles (a short exchange halt). `b
 candles counts as an EMA of span 2n - 1), and at least every rolling window, so the rows dropped
 after the start or after a gap cover the initialisation transient of every EMA and Wilder smoother:
 after 4 spans an EMA keeps about e^-8 (0.03%) of its starting value.
+
+Feature groups (`features.groups`; the default, `base`, is the original set, unchanged):
+- `higher_timeframes`: 1-hour and 4-hour bars resampled from the same candles (clock-aligned, a bar with a
+  missing candle is missing), their trend, volatility and range position over the last closed bars. A
+  bar is used only from its last candle on (when it has closed), so no row sees a candle after it;
+- `volume_price_divergence`: rolling correlation of log price and volume (price rising on falling volume
+  is negative);
+- `time_since_large_move`: candles since the last one-candle return beyond a multiple of the standard
+  deviation of the returns before it (capped, as a fraction of the cap), and that move's sign.
+The groups a model was trained with are recorded in it (`ProductionEnsemble.feature_params`):
+`FeatureManager.for_model(model)` builds its columns.
 """
 
 from __future__ import annotations
@@ -33,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from retrain.data.candles import CANDLE_INTERVAL, to_full_grid
-from retrain.errors import ConfigError, DatasetError
+from retrain.errors import ConfigError, DatasetError, FeatureMismatchError
+from retrain.settings import FeatureSettings
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +74,13 @@ class FeatureParams:
     skew_window: int = 96
     price_z_windows: tuple[int, ...] = (48, 192)
     warmup_spans: int = 4
+    groups: tuple[str, ...] = ("base",)
+    higher_timeframes: tuple[int, ...] = (4, 16)
+    higher_timeframe_bars: int = 12
+    divergence_windows: tuple[int, ...] = (16, 96)
+    large_move_multiple: float = 4.0
+    large_move_window: int = 96
+    large_move_cap: int = 384
 
     def __post_init__(self) -> None:
         counts = [
@@ -69,14 +88,56 @@ class FeatureParams:
             self.bollinger_window, *self.ema_spans, *(s for pair in self.ema_crosses for s in pair),
             *self.volume_ratio_windows, self.volume_z_window, *self.donchian_windows, self.adx_period,
             *self.volatility_windows, self.skew_window, *self.price_z_windows, self.warmup_spans,
+            *self.higher_timeframes, self.higher_timeframe_bars, *self.divergence_windows,
+            self.large_move_window, self.large_move_cap,
         ]  # fmt: skip
         bad = [c for c in counts if not isinstance(c, int) or c < 1]
         if bad:
             raise ConfigError(f"feature parameters must be whole candle counts >= 1, got {bad}")
+        unknown = sorted(set(self.groups) - set(GROUPS))
+        if unknown or not self.groups:
+            raise ConfigError(
+                f"feature groups must be a non-empty selection of {list(GROUPS)}, got {self.groups}"
+            )
+        if not self.large_move_multiple > 0:
+            raise ConfigError(f"large_move_multiple must be positive, got {self.large_move_multiple}")
         if self.macd[0] >= self.macd[1]:
             raise ConfigError(f"MACD fast span must be below the slow span, got macd={self.macd}")
         if not self.bollinger_k > 0:
             raise ConfigError(f"bollinger_k must be positive, got {self.bollinger_k}")
+
+    @classmethod
+    def from_settings(cls, settings: FeatureSettings) -> FeatureParams:
+        """The parameters `features:` in the configuration selects (the base set's own are fixed)."""
+        return cls(
+            groups=tuple(settings.groups),
+            higher_timeframes=tuple(settings.higher_timeframes),
+            higher_timeframe_bars=settings.higher_timeframe_bars,
+            divergence_windows=tuple(settings.divergence_windows),
+            large_move_multiple=settings.large_move_multiple,
+            large_move_window=settings.large_move_window,
+            large_move_cap=settings.large_move_cap,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, recorded with a model (`from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FeatureParams:
+        """Read `to_dict`'s output, also after a JSON round trip (lists back to tuples)."""
+
+        def as_tuple(value: Any) -> Any:
+            return tuple(as_tuple(v) for v in value) if isinstance(value, list | tuple) else value
+
+        try:
+            return cls(**{key: as_tuple(value) for key, value in values.items()})
+        except TypeError as exc:
+            raise ConfigError(f"recorded feature parameters this code does not know: {exc}") from exc
+
+
+GROUPS: tuple[str, ...] = ("base", "higher_timeframes", "volume_price_divergence", "time_since_large_move")
+"""Feature groups in column order: a model's columns are its groups' columns in this order."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +187,31 @@ class _Indicators:
 
     def atr(self, period: int) -> pd.Series:
         return self._cached(("atr", period), lambda: self.wilder(self.true_range(), period))
+
+    def bars(self, timeframe: int) -> pd.DataFrame:
+        """Clock-aligned bars of `timeframe` candles, indexed by their *last* candle (when they close);
+        a bar missing any candle is all NaN."""
+
+        def compute() -> pd.DataFrame:
+            frame = pd.DataFrame({"high": self.high, "low": self.low, "close": self.close})
+            resampler = frame.resample(
+                timeframe * CANDLE_INTERVAL, origin="epoch", label="left", closed="left"
+            )
+            bars = resampler.agg({"high": "max", "low": "min", "close": "last"})
+            complete = resampler["close"].count() == timeframe
+            bars = bars.where(complete)
+            bars.index = bars.index + (timeframe - 1) * CANDLE_INTERVAL
+            return bars
+
+        key = ("bars", timeframe)
+        if key not in self._memo:
+            self._memo[key] = compute()  # type: ignore[assignment]
+        return self._memo[key]  # type: ignore[return-value]
+
+    def on_candles(self, bar_values: pd.Series, timeframe: int) -> pd.Series:
+        """A per-bar series on the candle grid: each closed bar's value from its last candle until the next
+        bar closes, never before (no look-ahead) and never carried over a missing bar."""
+        return bar_values.reindex(self.index).ffill(limit=timeframe - 1)
 
     def directional_index(self, period: int) -> tuple[pd.Series, pd.Series]:
         """Wilder's +DI and -DI as fractions (0..1)."""
@@ -259,6 +345,50 @@ def _price_zscore(ind: _Indicators, window: int) -> pd.Series:
     return _safe_ratio(ind.log_close() - rolling.mean(), rolling.std())
 
 
+def _htf_trend(ind: _Indicators, timeframe: int, bars: int) -> pd.Series:
+    """Log return over the last `bars` closed bars."""
+    close = ind.bars(timeframe)["close"]
+    return ind.on_candles(np.log(close / close.shift(bars)), timeframe)
+
+
+def _htf_volatility(ind: _Indicators, timeframe: int, bars: int) -> pd.Series:
+    """Standard deviation of the bar log returns over the last `bars` closed bars."""
+    close = ind.bars(timeframe)["close"]
+    return ind.on_candles(np.log(close).diff().rolling(bars).std(), timeframe)
+
+
+def _htf_range_position(ind: _Indicators, timeframe: int, bars: int) -> pd.Series:
+    """Where the last closed bar's close sits in the range of the last `bars` closed bars (0 low, 1 high)."""
+    frame = ind.bars(timeframe)
+    highest, lowest = frame["high"].rolling(bars).max(), frame["low"].rolling(bars).min()
+    return ind.on_candles(_safe_ratio(frame["close"] - lowest, highest - lowest), timeframe)
+
+
+def _price_volume_corr(ind: _Indicators, window: int) -> pd.Series:
+    """Correlation of log price and volume over the window: negative when price and volume diverge."""
+    return ind.log_close().rolling(window).corr(ind.volume)
+
+
+def _large_moves(ind: _Indicators, multiple: float, window: int) -> pd.Series:
+    """True where the one-candle return is beyond `multiple` standard deviations of the `window` before it."""
+    ret = ind.ret1()
+    return ret.abs() > multiple * ret.rolling(window).std().shift(1)
+
+
+def _since_large_move(ind: _Indicators, multiple: float, window: int, cap: int) -> pd.Series:
+    """Candles since the last large move (0 on the move itself), capped at `cap`, as a fraction of `cap`."""
+    position = pd.Series(np.arange(len(ind.index), dtype=np.float64), index=ind.index)
+    last = position.where(_large_moves(ind, multiple, window)).ffill()
+    return ((position - last).fillna(cap).clip(upper=cap) / cap).where(ind.close.notna())
+
+
+def _large_move_sign(ind: _Indicators, multiple: float, window: int, cap: int) -> pd.Series:
+    """+1 or -1: the direction of the last large move within `cap` candles; 0 without one."""
+    moves = _large_moves(ind, multiple, window)
+    sign = np.sign(ind.ret1()).where(moves).ffill(limit=cap).fillna(0.0)
+    return sign.where(ind.close.notna())
+
+
 def _hour_angle(ind: _Indicators) -> np.ndarray:
     return 2 * np.pi * (ind.index.hour.to_numpy() * 60 + ind.index.minute.to_numpy()) / (24 * 60)
 
@@ -315,6 +445,12 @@ _FAMILIES: dict[str, tuple[Callable[..., pd.Series], Callable[..., int]]] = {
     "volatility": (_volatility, lambda w, window: window + 1),
     "return_skew": (_return_skew, lambda w, window: window + 1),
     "price_zscore": (_price_zscore, lambda w, window: window),
+    "htf_trend": (_htf_trend, lambda w, timeframe, bars: timeframe * (bars + 2)),
+    "htf_volatility": (_htf_volatility, lambda w, timeframe, bars: timeframe * (bars + 2)),
+    "htf_range_position": (_htf_range_position, lambda w, timeframe, bars: timeframe * (bars + 1)),
+    "price_volume_corr": (_price_volume_corr, lambda w, window: window),
+    "since_large_move": (_since_large_move, lambda w, multiple, window, cap: cap + window + 1),
+    "large_move_sign": (_large_move_sign, lambda w, multiple, window, cap: cap + window + 1),
     "time_of_day_sin": (_time_of_day_sin, lambda w: 0),
     "time_of_day_cos": (_time_of_day_cos, lambda w: 0),
     "day_of_week_sin": (_day_of_week_sin, lambda w: 0),
@@ -322,8 +458,40 @@ _FAMILIES: dict[str, tuple[Callable[..., pd.Series], Callable[..., int]]] = {
 }
 
 
+def _timeframe_name(timeframe: int) -> str:
+    minutes = timeframe * int(CANDLE_INTERVAL / pd.Timedelta(minutes=1))
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def _added_definitions(p: FeatureParams, group: str) -> tuple[FeatureDef, ...]:
+    if group == "higher_timeframes":
+        return tuple(
+            FeatureDef(f"htf_{kind}_{_timeframe_name(tf)}_{p.higher_timeframe_bars}", f"htf_{family}",
+                       {"timeframe": tf, "bars": p.higher_timeframe_bars})
+            for tf in p.higher_timeframes
+            for kind, family in (("trend", "trend"), ("volatility", "volatility"), ("range_pos", "range_position"))
+        )  # fmt: skip
+    if group == "volume_price_divergence":
+        return tuple(
+            FeatureDef(f"price_volume_corr_{w}", "price_volume_corr", {"window": w})
+            for w in p.divergence_windows
+        )
+    moves = {"multiple": p.large_move_multiple, "window": p.large_move_window, "cap": p.large_move_cap}
+    return (
+        FeatureDef(f"since_large_move_{p.large_move_window}", "since_large_move", moves),
+        FeatureDef(f"large_move_sign_{p.large_move_window}", "large_move_sign", moves),
+    )
+
+
 def feature_definitions(params: FeatureParams) -> tuple[FeatureDef, ...]:
-    """The ordered feature list that `params` describes."""
+    """The ordered feature list that `params` describes: each selected group's columns, in `GROUPS` order."""
+    selected = [group for group in GROUPS if group in params.groups]
+    base = _base_definitions(params) if "base" in selected else ()
+    return base + tuple(d for group in selected if group != "base" for d in _added_definitions(params, group))
+
+
+def _base_definitions(params: FeatureParams) -> tuple[FeatureDef, ...]:
+    """The original feature set (group `base`)."""
     p = params
     fast, slow, signal = p.macd
     macd = {"fast": fast, "slow": slow, "signal": signal}
@@ -411,6 +579,20 @@ class FeatureManager:
             table = table[finite]
         logger.debug("features: %d of %d grid rows kept", len(table), len(grid))
         return table
+
+    @classmethod
+    def for_model(cls, model: Any) -> FeatureManager:
+        """The feature set `model` was trained on, from the parameters recorded in it (a model pickled before
+        they were recorded gets the base set); refused if it does not give the model's definition hash."""
+        recorded = getattr(model, "feature_params", None)
+        manager = cls(FeatureParams.from_dict(recorded) if recorded else None)
+        expected = getattr(model, "feature_definition_hash", "")
+        if expected and expected != manager.definition_hash:
+            raise FeatureMismatchError(
+                f"the model was trained on feature set {expected[:12]}, its recorded parameters give "
+                f"{manager.definition_hash[:12]}: deploy the code that trained it, or retrain"
+            )
+        return manager
 
     def generate_features(self, market_data: pd.DataFrame) -> pd.DataFrame:
         """The trading bot's entry point: candles in, feature table out (one row per usable candle).

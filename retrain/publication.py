@@ -108,6 +108,8 @@ def build_metadata(
             class_distribution=dataset.class_distribution(),
             label_horizon=dataset.horizon,
             label_threshold=dataset.threshold,
+            labels=dataset.labels.model_dump(mode="json") if dataset.labels else None,
+            feature_params=dataset.feature_params,
             cross_validation=CrossValidationInfo(
                 n_splits=settings.split.n_splits,
                 purge_gap=settings.purge_gap,

@@ -122,7 +122,7 @@ def run_report_markdown(
             "## Data",
             f"Source: {source_line}.  ",
             f"Labelled rows: {dataset.rows} ({dataset.start} .. {dataset.end}; {classes}); "
-            f"label horizon {dataset.horizon} candles, threshold {dataset.threshold}.",
+            f"labels {dataset.label_settings().sentence()}.",
             "",
             quality.to_markdown(),
             "",

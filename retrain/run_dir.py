@@ -71,6 +71,10 @@ class RunDir:
     def read_dataset(self) -> Dataset:
         return Dataset.load(self._path("dataset.parquet"))
 
+    def has_dataset(self) -> bool:
+        """Whether the dataset stage has written its file (an extra tuning worker waits for it)."""
+        return self._path("dataset.parquet").exists()
+
     def trained_path(self, model: str) -> Path:
         return self._path(f"trained_{model}.pkl")
 

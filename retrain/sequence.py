@@ -79,7 +79,7 @@ def run_retrain(runner: StageRunner, request: RetrainRequest) -> RetrainOutcome:
         logger.info("retrain triggered by %s", request.trigger)
     window = runner.call(stages.fetch_stage, settings, run, request.source)
     title = runner.name_run(window)
-    runner.call(stages.dataset_stage, settings.labels, run)
+    runner.call(stages.dataset_stage, settings.labels, run, settings.features)
     _train_all(runner, request, models)
     runner.call(stages.ensemble_stage, run, models)
     evaluation = runner.call(stages.evaluate_stage, settings, run)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -114,9 +114,104 @@ class PathSettings(_Section):
         return self.runs_dir if self.runs_dir is not None else self.models_dir / "runs"
 
 
+LabelMethod = Literal["fixed", "volatility", "triple_barrier"]
+BarrierUnit = Literal["fraction", "volatility"]
+
+
 class LabelSettings(_Section):
-    horizon: int = Field(4, ge=1, le=96, description="forward candles the label looks at")
-    threshold: float = Field(0.005, gt=0, lt=0.2, description="forward return beyond which BUY/SELL")
+    """How BUY/HOLD/SELL is defined (`retrain.labels`); every method looks exactly `horizon` candles ahead."""
+
+    method: LabelMethod = Field(
+        "fixed",
+        description="fixed: close-to-close return beyond +-threshold; volatility: beyond +-volatility_multiple "
+        "x recent volatility; triple_barrier: which of take-profit and stop-loss the highs and lows touch first",
+    )
+    horizon: int = Field(4, ge=1, le=96, description="forward candles the label looks at (the time limit)")
+    threshold: float = Field(0.005, gt=0, lt=0.2, description="fixed: forward return beyond which BUY/SELL")
+    volatility_window: int = Field(
+        96, ge=2, le=2880, description="candles of one-candle log returns in the realised volatility"
+    )
+    volatility_multiple: float = Field(
+        1.0, gt=0, le=20, description="volatility: threshold = multiple x volatility x sqrt(horizon)"
+    )
+    barrier_unit: BarrierUnit = Field(
+        "fraction",
+        description="triple_barrier: take_profit/stop_loss (fraction) or take_profit_multiple/"
+        "stop_loss_multiple x volatility x sqrt(horizon) (volatility)",
+    )
+    take_profit: float = Field(0.008, gt=0, lt=0.2, description="triple_barrier: upper barrier, a fraction")
+    stop_loss: float = Field(0.008, gt=0, lt=0.2, description="triple_barrier: lower barrier, a fraction")
+    take_profit_multiple: float = Field(1.6, gt=0, le=20, description="triple_barrier: upper barrier, x vol")
+    stop_loss_multiple: float = Field(1.6, gt=0, le=20, description="triple_barrier: lower barrier, x vol")
+
+    def definition(self) -> dict[str, Any]:
+        """Only the keys that shape this method's labels (fixed: horizon and threshold, as before methods
+        existed), so a setting the method ignores never tells two identical label sets apart."""
+        keys = {
+            "fixed": ["horizon", "threshold"],
+            "volatility": ["method", "horizon", "volatility_window", "volatility_multiple"],
+            "triple_barrier": ["method", "horizon", "barrier_unit"]
+            + (
+                ["take_profit", "stop_loss"]
+                if self.barrier_unit == "fraction"
+                else ["volatility_window", "take_profit_multiple", "stop_loss_multiple"]
+            ),
+        }[self.method]
+        return self.model_dump(mode="json", include=set(keys))
+
+    def sentence(self) -> str:
+        """The label definition in words, for logs and reports."""
+        ahead = f"horizon {self.horizon} candles"
+        volatility = f"volatility x sqrt(horizon) (volatility over {self.volatility_window} candles)"
+        if self.method == "fixed":
+            return f"{ahead} at +-{self.threshold:.2%}"
+        if self.method == "volatility":
+            return f"{ahead} at +-{self.volatility_multiple:g} x {volatility}"
+        if self.barrier_unit == "fraction":
+            barriers = f"take-profit +{self.take_profit:.2%}, stop-loss -{self.stop_loss:.2%}"
+        else:
+            barriers = f"take-profit {self.take_profit_multiple:g}, stop-loss {self.stop_loss_multiple:g} x {volatility}"
+        return f"triple barrier, time limit {self.horizon} candles, {barriers}"
+
+
+FeatureGroup = Literal["base", "higher_timeframes", "volume_price_divergence", "time_since_large_move"]
+
+
+class FeatureSettings(_Section):
+    """Which feature groups the model gets (`retrain.features`); the parameters shape the added groups only."""
+
+    groups: list[FeatureGroup] = Field(
+        default_factory=lambda: ["base"], min_length=1, description="feature groups, in any order"
+    )
+    higher_timeframes: list[int] = Field(
+        default_factory=lambda: [4, 16],
+        min_length=1,
+        description="15-minute candles per higher-timeframe bar (4 = 1 hour, 16 = 4 hours)",
+    )
+    higher_timeframe_bars: int = Field(
+        12, ge=2, le=200, description="closed higher-timeframe bars in its trend, volatility and range"
+    )
+    divergence_windows: list[int] = Field(
+        default_factory=lambda: [16, 96], min_length=1, description="candles of the price-volume correlation"
+    )
+    large_move_multiple: float = Field(
+        4.0, gt=0, description="a large move: a one-candle return beyond this many recent standard deviations"
+    )
+    large_move_window: int = Field(
+        96, ge=8, description="candles before a move that set its standard deviation"
+    )
+    large_move_cap: int = Field(
+        384, ge=1, description="candles since a large move are counted up to this cap"
+    )
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> FeatureSettings:
+        if len(set(self.groups)) != len(self.groups):
+            raise ValueError(f"features.groups lists a group twice: {self.groups}")
+        counts = [*self.higher_timeframes, *self.divergence_windows]
+        if any(count < 2 for count in counts):
+            raise ValueError("higher_timeframes and divergence_windows must be whole candle counts >= 2")
+        return self
 
 
 class SplitSettings(_Section):
@@ -152,7 +247,23 @@ class SearchParam(_Section):
 class TuningSettings(_Section):
     n_trials: int = Field(50, ge=1)
     timeout_s: float = Field(1800.0, gt=0, description="per-model wall-clock budget for the study")
-    storage: str | None = Field(None, description="Optuna storage URL, e.g. sqlite:///models/optuna.db")
+    storage: str | None = Field(
+        None,
+        description="shared Optuna storage: journal:<path> (one host) or an RDB URL such as "
+        "postgresql://user@host/optuna (several hosts); null = in memory",
+    )
+    study_prefix: str | None = Field(
+        None, description="put before each study name, e.g. the market, to tell studies apart in a storage"
+    )
+    heartbeat_s: int = Field(
+        30, ge=1, description="RDB storage: a running trial records a heartbeat this often"
+    )
+    grace_s: int = Field(
+        120,
+        ge=1,
+        description="RDB storage: a running trial without a heartbeat this long is failed and retried",
+    )
+    stale_retries: int = Field(2, ge=0, description="times a trial whose worker died is retried")
     warm_start: bool = True
     pruner: PrunerName = Field("percentile", description="none: every trial scores every fold")
     pruner_min_folds: int = Field(2, ge=1, description="folds every trial scores before it may be pruned")
@@ -167,6 +278,17 @@ class TuningSettings(_Section):
         description="percentile: a trial goes on while its running mean is in this top share",
     )
     search_spaces: dict[ModelName, dict[str, SearchParam]] = Field(default_factory=dict)
+
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, value: str | None) -> str | None:
+        if value is None or (value.startswith("journal:") and len(value) > len("journal:")) or "://" in value:
+            return value
+        raise ValueError(
+            f"tuning.storage {value!r} is neither journal:<path> (a journal file every worker on one host "
+            "can reach) nor a database URL such as sqlite:///models/optuna.db or "
+            "postgresql://user:password@host/optuna"
+        )
 
     @model_validator(mode="after")
     def _check_pruner(self) -> TuningSettings:
@@ -342,6 +464,7 @@ class Settings(BaseSettings):
     data: DataSettings = DataSettings()
     paths: PathSettings = PathSettings()
     labels: LabelSettings = LabelSettings()
+    features: FeatureSettings = FeatureSettings()
     split: SplitSettings = SplitSettings()
     tuning: TuningSettings = TuningSettings()
     training: TrainingSettings = TrainingSettings()

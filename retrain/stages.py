@@ -22,6 +22,7 @@ from retrain.dataset import DatasetSummary, build_dataset
 from retrain.ensemble import ProductionEnsemble
 from retrain.errors import CandleValidationError
 from retrain.evaluation import ENSEMBLE, evaluate_holdout
+from retrain.features import FeatureManager, FeatureParams
 from retrain.gate import GateDecision, evaluate_gate
 from retrain.handoffs import (
     CandleWindow,
@@ -35,7 +36,7 @@ from retrain.monitor.reference import REFERENCE_FILE, build_reference
 from retrain.publication import build_metadata, publish
 from retrain.report import write_report
 from retrain.run_dir import RunDir
-from retrain.settings import GateSettings, LabelSettings, Settings
+from retrain.settings import FeatureSettings, GateSettings, LabelSettings, Settings
 from retrain.store import attach_report
 from retrain.training.split import split_holdout
 from retrain.training.threads import CoreShare
@@ -77,10 +78,14 @@ def fetch_stage(
     return window
 
 
-def dataset_stage(labels: LabelSettings, run: RunDir) -> DatasetSummary:
-    """Features and labels from the validated candles, saved as one Parquet file."""
+def dataset_stage(
+    labels: LabelSettings, run: RunDir, features: FeatureSettings | None = None
+) -> DatasetSummary:
+    """Features (the configured groups; default the base set) and labels from the validated candles, saved
+    as one Parquet file."""
     with _timed(run, "features_labels"):
-        dataset = build_dataset(run.read_candles(), labels)
+        manager = FeatureManager(FeatureParams.from_settings(features)) if features else None
+        dataset = build_dataset(run.read_candles(), labels, manager)
         run.write_dataset(dataset)
     return dataset.summary()
 
@@ -134,6 +139,7 @@ def ensemble_stage(run: RunDir, models: list[str]) -> EnsembleRef:
             weights=fit.weights,
             feature_names=dataset.feature_names,
             feature_definition_hash=dataset.definition_hash,
+            feature_params=dataset.feature_params,
         )
         path = run.write_ensemble(ensemble, fit)
     logger.info(

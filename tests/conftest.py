@@ -16,6 +16,19 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="retrain-test-pref
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
+
+def _one_core_per_xdist_worker() -> None:
+    """Under `pytest -n` each worker (and whatever it starts: Prefect servers, flow runs, benches) keeps to
+    one core of its own, so training sizes itself to that core and two workers never oversubscribe the
+    machine with OpenMP threads spinning against each other."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
+_one_core_per_xdist_worker()
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

@@ -19,8 +19,9 @@ from retrain.data.csv_source import read_candle_file
 from retrain.data.validation import validate_candles
 from retrain.dataset import build_dataset
 from retrain.ensemble import ProductionEnsemble
+from retrain.features import FeatureManager, FeatureParams
 from retrain.monitor.reference import REFERENCE_FILE, build_reference
-from retrain.settings import Settings
+from retrain.settings import LabelSettings, Settings
 from retrain.store import promote
 from tests.ensemble_helpers import FittedMember
 from tests.store_helpers import make_metadata
@@ -49,7 +50,8 @@ def train_model(
     period = candles[
         (candles.index >= train_end - pd.Timedelta(days=TRAIN_DAYS)) & (candles.index < train_end)
     ]
-    dataset = build_dataset(period, settings.labels)
+    features = FeatureManager(FeatureParams.from_settings(settings.features))
+    dataset = build_dataset(period, settings.labels, features)
     holdout = dataset.X.index >= train_end - pd.Timedelta(days=HOLDOUT_DAYS)
     X_train, y_train = dataset.X[~holdout].to_numpy(), dataset.y[~holdout].to_numpy()
     forest = RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0, n_jobs=1).fit(
@@ -61,6 +63,7 @@ def train_model(
         {"forest": 2.0, "extra": 1.0},
         dataset.feature_names,
         feature_definition_hash=dataset.definition_hash,
+        feature_params=dataset.feature_params,
     )
     holdout_proba = ensemble.predict_proba(dataset.X[holdout])
     model = TrainedModel(ensemble, dataset.X.index[holdout][-1], int((~holdout).sum()))
@@ -73,9 +76,14 @@ def promote_model(
     *,
     created_at: datetime,
     reference: tuple[pd.DataFrame, np.ndarray] | None = None,
+    labels: LabelSettings | None = None,
 ) -> str:
-    """Promote `model` with metadata naming its holdout end; write its reference when given."""
+    """Promote `model` with metadata naming its holdout end (and the `labels` it was trained on, when not
+    the fixed default); write its reference when given."""
     base = make_metadata(created_at=created_at)
+    if labels is not None and base.training_info is not None:
+        info = base.training_info.model_copy(update={"labels": labels.model_dump(mode="json")})
+        base = base.model_copy(update={"training_info": info})
     metadata = base.model_copy(
         update={
             "feature_names": model.ensemble.feature_names,

@@ -20,6 +20,7 @@ from retrain.backtest.summary import block_bootstrap_mean_difference
 from retrain.data.candles import CANDLE_INTERVAL
 from retrain.data.validation import validate_candles
 from retrain.dataset import build_dataset
+from retrain.features import GROUPS, FeatureManager, FeatureParams
 from retrain.settings import load_settings
 
 WINDOW = "BTCUSDT_BINANCE_15m_20220801_20230731.csv"
@@ -47,6 +48,36 @@ def test_span_slice_equals_the_weekly_retrains_own_build(span: CandleSpan, span_
     pd.testing.assert_series_equal(sliced.y, own.y)
     pd.testing.assert_series_equal(sliced.next_return, own.next_return)
     # Exponential smoothing started on older candles: measured at most 2.2e-6 apart on these weeks.
+    np.testing.assert_allclose(sliced.X.to_numpy(), own.X.to_numpy(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("labels", "groups"),
+    [
+        ({"method": "volatility"}, list(GROUPS)),
+        ({"method": "triple_barrier", "barrier_unit": "volatility"}, ["base"]),
+    ],
+)
+def test_span_slice_equals_the_weekly_build_for_other_labels_and_feature_groups(
+    shared_data: Path, labels: dict[str, str], groups: list[str]
+) -> None:
+    settings = load_settings(
+        data={"source": "csv", "csv_path": str(shared_data / WINDOW), "days": 60},
+        labels=labels,
+        features={"groups": groups},
+    )
+    span = CandleSpan.load(settings.data, settings.labels, START, 2, settings.features)
+    cutoff = START + pd.Timedelta(days=7)
+    sliced = span.training_dataset(cutoff, settings.labels.horizon)
+    candles, _ = validate_candles(span.training_candles(cutoff), settings.data)
+    own = build_dataset(
+        candles, settings.labels, FeatureManager(FeatureParams.from_settings(settings.features))
+    )
+
+    assert sliced.labels == own.labels == settings.labels
+    assert sliced.feature_names == own.feature_names and sliced.feature_params == own.feature_params
+    assert sliced.X.index.equals(own.X.index)
+    pd.testing.assert_series_equal(sliced.y, own.y)
     np.testing.assert_allclose(sliced.X.to_numpy(), own.X.to_numpy(), rtol=0, atol=1e-5)
 
 

@@ -87,3 +87,56 @@ def test_a_promoted_model_carries_its_drift_reference_hashed_in_its_metadata(pro
     reference = load_version_reference(promoted, metadata)
     assert reference is not None and REFERENCE_FILE in metadata.companion_files
     assert reference.feature_names == metadata.feature_names
+
+
+@pytest.fixture(scope="module")
+def promoted_with_groups(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on volatility-scaled labels and every feature group."""
+    from retrain.features import GROUPS
+
+    models_dir = tmp_path_factory.mktemp("models_groups")
+    settings = load_settings(
+        data={"source": "demo", "days": 30},
+        split={"holdout_days": 5},
+        tuning={"n_trials": 1},
+        training={"models": ["random_forest"]},
+        paths={"models_dir": str(models_dir)},
+        labels={"method": "volatility"},
+        features={"groups": list(GROUPS)},
+        gate=OPEN_GATE,
+    )
+    outcome = run_pipeline(settings)
+    assert outcome.status == "promoted", outcome.reasons
+    return models_dir
+
+
+def test_the_bot_builds_the_columns_of_a_model_trained_on_other_feature_groups(
+    promoted_with_groups: Path,
+) -> None:
+    from retrain.errors import FeatureMismatchError
+
+    loaded = load_production(promoted_with_groups)
+    model, info = loaded.model, loaded.metadata.training_info
+    market_data = DemoSource(seed=11).fetch(8)
+    features = FeatureManager.for_model(model).generate_features(market_data)
+    assert list(features.columns) == model.feature_names == loaded.metadata.feature_names
+    assert model.predict_proba(features).shape == (len(features), 3)
+    with pytest.raises(FeatureMismatchError, match=r"missing feature\(s\) \['htf_trend_1h_12'.*for_model"):
+        model.predict(FeatureManager().generate_features(market_data))
+    assert info is not None and info.labels is not None and info.labels["method"] == "volatility"
+    assert (
+        info.feature_params == model.feature_params and "higher_timeframes" in model.feature_params["groups"]
+    )
+
+
+def test_a_model_pickled_before_feature_parameters_were_recorded_gets_the_base_set(promoted: Path) -> None:
+    import pickle
+
+    model = load_production(promoted).model
+    del model.__dict__["_feature_params"]  # as an ensemble pickled by the previous release
+    old = pickle.loads(pickle.dumps(model))
+    assert old.feature_params is None
+    market_data = DemoSource(seed=11).fetch(6)
+    features = FeatureManager.for_model(old).generate_features(market_data)
+    assert list(features.columns) == FeatureManager().feature_names
+    assert len(old.predict(features)) == len(features)

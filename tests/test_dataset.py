@@ -119,3 +119,23 @@ def test_dataset_refuses_columns_that_differ_from_feature_names(dataset: Dataset
             horizon=dataset.horizon,
             threshold=dataset.threshold,
         )
+
+
+def test_round_trip_keeps_the_label_method_and_feature_groups(candles: pd.DataFrame, tmp_path: Path) -> None:
+    from retrain.features import GROUPS, FeatureParams
+    from retrain.labels import labels_for
+
+    labels = LabelSettings(method="triple_barrier", barrier_unit="volatility")
+    built = build_dataset(candles, labels, FeatureManager(FeatureParams(groups=GROUPS)))
+    loaded = Dataset.load(built.save(tmp_path / "dataset.parquet"))
+    assert loaded.labels == labels and "triple barrier" in loaded.summary().sentence()
+    assert FeatureParams.from_dict(loaded.feature_params) == FeatureParams(groups=GROUPS)
+    pd.testing.assert_series_equal(loaded.y, labels_for(candles, labels).loc[loaded.y.index])
+
+
+def test_a_dataset_without_label_settings_means_fixed_labels_at_its_threshold(dataset: Dataset) -> None:
+    old = Dataset(
+        X=dataset.X, y=dataset.y, next_return=dataset.next_return, feature_names=dataset.feature_names,
+        definition_hash=dataset.definition_hash, horizon=4, threshold=0.005,
+    )  # fmt: skip
+    assert old.labels == LabelSettings() and old.feature_params is None

@@ -12,8 +12,9 @@ import pytest
 from retrain import features as features_module
 from retrain.data.candles import CANDLE_INTERVAL
 from retrain.data.demo import DemoSource
-from retrain.errors import CandleValidationError, DatasetError
-from retrain.features import FeatureManager, FeatureParams
+from retrain.errors import CandleValidationError, DatasetError, FeatureMismatchError
+from retrain.features import GROUPS, FeatureManager, FeatureParams
+from retrain.settings import FeatureSettings
 
 W2_FILE = "BTCUSDT_BINANCE_15m_20220801_20230731.csv"
 HALT_START, HALT_END = pd.Timestamp("2023-03-24 12:45", tz="UTC"), pd.Timestamp("2023-03-24 13:45", tz="UTC")
@@ -32,6 +33,11 @@ def _demo_candles(days: int = 40, seed: int = 11) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def manager() -> FeatureManager:
     return FeatureManager()
+
+
+@pytest.fixture(scope="module")
+def every_group() -> FeatureManager:
+    return FeatureManager(FeatureParams(groups=GROUPS))
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +76,80 @@ def test_features_of_truncated_real_series_equal_full_series_features(
     after_halt = halt_candles.index.get_loc(HALT_END + (manager.max_lookback + 1) * CANDLE_INTERVAL)
     before_halt = halt_candles.index.get_loc(HALT_START - CANDLE_INTERVAL)
     _assert_truncation_invariant(manager, halt_candles, [700, before_halt, after_halt, len(halt_candles) - 2])
+
+
+def test_every_feature_group_passes_the_truncation_test(
+    every_group: FeatureManager, halt_candles: pd.DataFrame
+) -> None:
+    """Higher timeframes, divergence and large moves included: no row sees a candle after it."""
+    lookback = every_group.max_lookback
+    cuts = [lookback, lookback + 1, lookback + 2, lookback + 3, lookback + 97, 2000, 3000]
+    _assert_truncation_invariant(every_group, _demo_candles(), cuts)
+    after_halt = halt_candles.index.get_loc(HALT_END + (lookback + 1) * CANDLE_INTERVAL)
+    before_halt = halt_candles.index.get_loc(HALT_START - CANDLE_INTERVAL)
+    _assert_truncation_invariant(
+        every_group, halt_candles, [1500, 1501, 1502, 1503, before_halt, after_halt, len(halt_candles) - 2]
+    )
+
+
+def test_a_higher_timeframe_bar_is_used_only_from_its_last_candle_on(every_group: FeatureManager) -> None:
+    table = every_group.build(_demo_candles())
+    stamps = table.index
+    for column, closes_at in (
+        ("htf_trend_1h_12", stamps.minute == 45),
+        ("htf_range_pos_1h_12", stamps.minute == 45),
+        ("htf_volatility_4h_12", (stamps.minute == 45) & (stamps.hour % 4 == 3)),
+    ):
+        changed = table[column].diff().fillna(0.0) != 0
+        assert changed.any()
+        assert not (changed & ~closes_at).any(), f"{column} changes before its bar has closed"
+
+
+def test_default_feature_settings_give_todays_feature_set(manager: FeatureManager) -> None:
+    from_settings = FeatureManager(FeatureParams.from_settings(FeatureSettings()))
+    assert from_settings.feature_names == manager.feature_names
+    assert manager.definition_hash.startswith("d5d4af95de6b")  # the base set as before feature groups
+    assert len(manager.feature_names) == 43 and manager.max_lookback == 400
+
+
+def test_groups_give_their_columns_in_a_fixed_order_whatever_the_listed_order(
+    manager: FeatureManager,
+) -> None:
+    listed = FeatureSettings(groups=["time_since_large_move", "base", "higher_timeframes"])
+    chosen = FeatureManager(FeatureParams.from_settings(listed))
+    assert chosen.feature_names[: len(manager.feature_names)] == manager.feature_names
+    assert chosen.feature_names[len(manager.feature_names) :] == [
+        *(f"htf_{kind}_{tf}_12" for tf in ("1h", "4h") for kind in ("trend", "volatility", "range_pos")),
+        "since_large_move_96",
+        "large_move_sign_96",
+    ]
+    only = FeatureManager(FeatureParams(groups=("volume_price_divergence",)))
+    assert only.feature_names == ["price_volume_corr_16", "price_volume_corr_96"]
+
+
+def test_every_feature_group_is_scale_free(every_group: FeatureManager, halt_candles: pd.DataFrame) -> None:
+    scaled = halt_candles.copy()
+    scaled[["open", "high", "low", "close"]] *= 150.0
+    scaled["volume"] *= 7.0
+    original, rescaled = every_group.build(halt_candles), every_group.build(scaled)
+    np.testing.assert_allclose(rescaled.to_numpy(), original.to_numpy(), rtol=1e-6, atol=1e-6)
+
+
+class _Model:
+    def __init__(self, manager: FeatureManager, record: bool) -> None:
+        self.feature_definition_hash = manager.definition_hash
+        self.feature_params = json.loads(json.dumps(manager.params.to_dict())) if record else None
+
+
+def test_for_model_builds_the_feature_set_recorded_in_the_model(
+    manager: FeatureManager, every_group: FeatureManager
+) -> None:
+    assert (
+        FeatureManager.for_model(_Model(every_group, record=True)).feature_names == every_group.feature_names
+    )
+    assert FeatureManager.for_model(_Model(manager, record=False)).feature_names == manager.feature_names
+    with pytest.raises(FeatureMismatchError, match="trained on feature set"):
+        FeatureManager.for_model(_Model(every_group, record=False))
 
 
 def test_warm_up_rows_are_dropped_not_filled(manager: FeatureManager) -> None:

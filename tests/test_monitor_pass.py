@@ -19,11 +19,12 @@ from typer.testing import CliRunner
 from retrain.cli.monitor import monitor
 from retrain.data.candles import CANDLE_INTERVAL, last_closed_candle
 from retrain.data.csv_source import CsvSource
-from retrain.features import FeatureManager
+from retrain.features import GROUPS, FeatureManager
+from retrain.labels import labels_for
 from retrain.monitor.run import MonitorReport, monitor_pass
 from retrain.monitor.state import load_state, state_path
 from retrain.monitor.trend import history_path, recent_passes
-from retrain.settings import Settings, load_settings
+from retrain.settings import LabelSettings, Settings, load_settings
 from tests.monitor_helpers import TrainedModel, load_real_candles, promote_model, train_model
 
 TRAIN_END = pd.Timestamp("2025-04-01", tz="UTC")
@@ -84,6 +85,40 @@ def _feed(
 
 def _passes(settings: Settings, source: CsvSource, first: pd.Timestamp, count: int) -> list[MonitorReport]:
     return [monitor_pass(settings, source=source, now=first + i * PASS_EVERY) for i in range(count)]
+
+
+def test_a_model_with_other_labels_and_features_is_watched_with_its_own(
+    tmp_path: Path, candles: pd.DataFrame
+) -> None:
+    """A triple-barrier model with every feature group, watched under the default configuration: the pass
+    builds the model's columns and scores it on triple-barrier labels, not on the configured ones."""
+    labels = LabelSettings(method="triple_barrier")
+    trained_with = load_settings(labels=labels.model_dump(), features={"groups": list(GROUPS)})
+    model, X_train, holdout_proba = train_model(candles, trained_with, TRAIN_END)
+    models_dir = tmp_path / "models"
+    now = _first_pass_time(model)
+    created_at = (now - pd.Timedelta(days=9)).to_pydatetime()
+    promote_model(models_dir, model, created_at=created_at, reference=(X_train, holdout_proba), labels=labels)
+
+    report = monitor_pass(_settings(models_dir), source=_feed(tmp_path, candles, now), now=now)
+
+    end = now.floor(CANDLE_INTERVAL) - CANDLE_INTERVAL
+    X = FeatureManager.for_model(model.ensemble).build(
+        candles.loc[pd.Timestamp(report.data.first_candle) : end]
+    )
+    rows = X.index[X.index > model.holdout_end]
+    own, fixed = labels_for(candles.loc[:end], labels), labels_for(candles.loc[:end], LabelSettings())
+    rows = rows[rows.isin(own.index)]
+    predicted = model.ensemble.predict(X.loc[rows])
+    expected = f1_score(own.loc[rows], predicted, average="macro", labels=[0, 1, 2])
+    scores = report.realised["since_promotion"]
+    assert scores.rows == len(rows) > 0
+    assert scores.macro_f1 == pytest.approx(expected, abs=1e-12)
+    assert scores.macro_f1 != pytest.approx(f1_score(fixed.loc[rows], predicted, average="macro"), abs=1e-6)
+    assert (
+        report.drift is not None
+        and len(model.ensemble.feature_names) == len(FeatureManager().feature_names) + 10
+    )
 
 
 def test_realised_scores_equal_an_independent_computation_on_the_same_rows(

@@ -40,7 +40,7 @@ from retrain.files import write_atomically, write_json
 from retrain.handoffs import TrainedModelRef
 from retrain.run_dir import RunDir, new_run_dir
 from retrain.sequence import DirectRunner, RetrainRequest, run_retrain
-from retrain.settings import LabelSettings, Settings
+from retrain.settings import FeatureSettings, LabelSettings, Settings
 from retrain.store import load_production, production_version, rollback
 from retrain.training.threads import CoreShare, WorkerCores, available_cores
 
@@ -168,7 +168,10 @@ class BacktestRunner(DirectRunner):
             return list(self.trained_ahead)
         return super().call_each(stage, calls)
 
-    def _sliced_dataset(self, labels: LabelSettings, run: RunDir) -> DatasetSummary:
+    def _sliced_dataset(
+        self, labels: LabelSettings, run: RunDir, features: FeatureSettings | None = None
+    ) -> DatasetSummary:
+        """The span's slice: the span was built once with the run's label settings and feature groups."""
         dataset = self.span.training_dataset(self.cutoff, labels.horizon)
         run.write_dataset(dataset)
         return dataset.summary()
@@ -189,7 +192,7 @@ def run_backtest(
 ) -> list[WeekRecord]:
     """Every week of `plan`, resuming after the last finished one; returns all the weeks' records.
     With `parallel` the remaining weeks' studies are trained ahead at once, cold (module docstring)."""
-    span = CandleSpan.load(settings.data, settings.labels, plan.start, plan.weeks)
+    span = CandleSpan.load(settings.data, settings.labels, plan.start, plan.weeks, settings.features)
     paths = settings.paths.model_copy(update={"models_dir": plan.store, "runs_dir": plan.out / "runs"})
     week_settings = settings.model_copy(update={"paths": paths})
     if parallel is not None:

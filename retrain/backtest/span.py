@@ -22,8 +22,8 @@ from retrain.data.demo import DemoSource
 from retrain.data.validation import validate_candles
 from retrain.dataset import Dataset, build_dataset
 from retrain.errors import BacktestError
-from retrain.features import FeatureManager
-from retrain.settings import DataSettings, LabelSettings
+from retrain.features import FeatureManager, FeatureParams
+from retrain.settings import DataSettings, FeatureSettings, LabelSettings
 
 LIVE_WEEK = pd.Timedelta(days=7)
 
@@ -67,7 +67,14 @@ class CandleSpan:
     max_lookback: int
 
     @classmethod
-    def load(cls, data: DataSettings, labels: LabelSettings, start: pd.Timestamp, weeks: int) -> CandleSpan:
+    def load(
+        cls,
+        data: DataSettings,
+        labels: LabelSettings,
+        start: pd.Timestamp,
+        weeks: int,
+        features: FeatureSettings | None = None,
+    ) -> CandleSpan:
         """The span for `weeks` weekly cutoffs from `start`: `data.days` before the first one, a live week
         (and the last label's horizon) after the last one."""
         first = start - pd.Timedelta(days=data.days)
@@ -85,13 +92,13 @@ class CandleSpan:
                 f"{weeks} week(s) from {start:%Y-%m-%d} with {data.days} training days need "
                 f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
             )
-        features = FeatureManager()
+        manager = FeatureManager(FeatureParams.from_settings(features) if features else None)
         return cls(
             candles=candles,
-            dataset=build_dataset(candles, labels, features),
+            dataset=build_dataset(candles, labels, manager),
             description=description,
             days=data.days,
-            max_lookback=features.max_lookback,
+            max_lookback=manager.max_lookback,
         )
 
     def training_candles(self, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -126,6 +133,8 @@ class CandleSpan:
             definition_hash=d.definition_hash,
             horizon=d.horizon,
             threshold=d.threshold,
+            labels=d.labels,
+            feature_params=d.feature_params,
         )
 
 

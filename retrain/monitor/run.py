@@ -26,7 +26,7 @@ from retrain.errors import (
     ModelStoreError,
 )
 from retrain.features import FeatureManager
-from retrain.labels import forward_return, make_labels
+from retrain.labels import forward_return, label_lookback, labels_for
 from retrain.monitor.checks import (
     check_data_freshness,
     check_degradation,
@@ -46,7 +46,7 @@ from retrain.monitor.reference import (
 from retrain.monitor.report import DataStatus, MonitorReport
 from retrain.monitor.state import decide, load_state, save_state, state_path
 from retrain.monitor.trend import append_pass, history_path
-from retrain.settings import MonitorWindow, Settings
+from retrain.settings import LabelSettings, MonitorWindow, Settings
 from retrain.store import ModelMetadata, load_production
 
 logger = logging.getLogger(__name__)
@@ -103,27 +103,45 @@ class _Production:
 
     model: Any
     metadata: ModelMetadata
-    horizon: int
-    threshold: float
+    features: FeatureManager
+    """The feature set it was trained on (recorded in the model)."""
+    labels: LabelSettings
+    """The label definition it was trained on (recorded in its metadata): realised scores use its labels."""
     since: pd.Timestamp
     """End of its holdout: every later row is new to it."""
 
+    @property
+    def horizon(self) -> int:
+        return self.labels.horizon
 
-def _load_production(settings: Settings, features: FeatureManager) -> _Production:
+
+def _production_labels(settings: Settings, metadata: ModelMetadata) -> LabelSettings:
+    info = metadata.training_info
+    if info is None:
+        return settings.labels
+    if info.labels is not None:
+        return LabelSettings(**info.labels)
+    return LabelSettings(horizon=info.label_horizon, threshold=info.label_threshold)
+
+
+def _load_production(settings: Settings) -> _Production:
     loaded = load_production(settings.paths.models_dir)
     model, metadata = loaded.model, loaded.metadata
-    model_hash = getattr(model, "feature_definition_hash", metadata.feature_hash)
+    try:
+        features = FeatureManager.for_model(model)
+    except FeatureMismatchError as exc:
+        raise FeatureMismatchError(f"production version {metadata.version}: {exc}") from exc
+    model_hash = getattr(model, "feature_definition_hash", "") or metadata.feature_hash
     if model_hash and model_hash != features.definition_hash:
         raise FeatureMismatchError(
             f"production version {metadata.version} was trained on feature set {model_hash[:12]}, this code "
             f"computes {features.definition_hash[:12]}: deploy the code that trained it, or retrain"
         )
-    info = metadata.training_info
     return _Production(
         model=model,
         metadata=metadata,
-        horizon=info.label_horizon if info else settings.labels.horizon,
-        threshold=info.label_threshold if info else settings.labels.threshold,
+        features=features,
+        labels=_production_labels(settings, metadata),
         since=_holdout_end(metadata),
     )
 
@@ -194,7 +212,7 @@ def _measure(
     measures.realised = realised_scores(
         model,
         X,
-        make_labels(candles, production.horizon, production.threshold),
+        labels_for(candles, production.labels),
         forward_return(candles, 1),
         since=since,
         end=end,
@@ -237,10 +255,10 @@ def monitor_pass(
     started = time.perf_counter()
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
     monitor, models_dir = settings.monitor, Path(settings.paths.models_dir)
-    features = FeatureManager()
-    production = _load_production(settings, features)
-    metadata = production.metadata
-    candles, data = _fetch(settings, source, production, features.max_lookback, now)
+    production = _load_production(settings)
+    metadata, features = production.metadata, production.features
+    warmup = max(features.max_lookback, label_lookback(production.labels))
+    candles, data = _fetch(settings, source, production, warmup, now)
     reference = load_version_reference(models_dir, metadata)
     if candles is None:
         measures = _Measures(notes=[f"no usable candles: {data.error}"])

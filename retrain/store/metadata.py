@@ -82,6 +82,12 @@ class TrainingInfo(_Section):
     class_distribution: dict[str, int]
     label_horizon: int = Field(ge=1, description="forward candles the label looks at")
     label_threshold: float = Field(gt=0, description="forward return beyond which BUY/SELL")
+    labels: dict[str, Any] | None = Field(
+        None, description="the full label settings (method...); null: fixed at label_threshold (older models)"
+    )
+    feature_params: dict[str, Any] | None = Field(
+        None, description="the feature parameters (groups...); null: the base feature set (older models)"
+    )
     cross_validation: CrossValidationInfo
     durations_s: dict[str, float] = Field(description="seconds per stage (fetch, tune, train, evaluate...)")
 

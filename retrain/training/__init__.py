@@ -3,7 +3,7 @@
 from retrain.training.result import StudySummary, TrainedModel, TrialRecord
 from retrain.training.split import Fold, HoldoutSplit, make_folds, split_holdout
 from retrain.training.threads import CoreShare, available_cores, threads_per_model
-from retrain.training.train import train_model
+from retrain.training.train import train_model, tune_worker
 
 __all__ = [
     "CoreShare",
@@ -17,4 +17,5 @@ __all__ = [
     "split_holdout",
     "threads_per_model",
     "train_model",
+    "tune_worker",
 ]

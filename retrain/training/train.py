@@ -14,16 +14,23 @@ import pandas as pd
 
 from retrain.errors import TrainingError
 from retrain.labels import CODES
-from retrain.settings import LabelSettings, SplitSettings, TrainingSettings, TuningSettings, purge_gap
+from retrain.settings import (
+    LabelSettings,
+    SearchParam,
+    SplitSettings,
+    TrainingSettings,
+    TuningSettings,
+    purge_gap,
+)
 from retrain.training.cross_validation import CrossValidator
 from retrain.training.final_fit import final_rounds, fit_final
 from retrain.training.fold_data import FoldData
-from retrain.training.learners import make_learner
+from retrain.training.learners import Learner, make_learner
 from retrain.training.result import StudySummary, TrainedModel, summarise_study, trial_history
 from retrain.training.search_space import check_space
 from retrain.training.split import make_folds
 from retrain.training.threads import CoreShare
-from retrain.training.tuning import ProgressCallback, tune
+from retrain.training.tuning import ProgressCallback, join_study, tune
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +56,10 @@ def train_model(
     on it. `warm_start_params` (the production model's) become the first trial. `reuse_fold_datasets`
     off rebuilds each fold's datasets in every trial (the benchmarks' sequential reference).
     """
-    learner = make_learner(name, training)
-    space = tuning.search_spaces.get(name, {})
-    check_space(name, space)
-    learner.check_search_space(set(space))
-    X, y = _training_arrays(X_train, y_train)
-    folds = make_folds(len(X), split.n_splits, purge_gap(split, labels), split.validation_fraction)
+    learner, space, X, y, cv = _cross_validator(
+        name, X_train, y_train, training, tuning, split, labels, reuse_fold_datasets
+    )
     smote, seed = training.smote, training.seed
-    data = FoldData(learner, X, y, smote=smote, seed=seed, reuse=reuse_fold_datasets)
-    cv = CrossValidator(learner, X, y, folds, data)
     thread_count: Callable[[], int] = (
         (lambda: threads.threads(name)) if isinstance(threads, CoreShare) else (lambda: threads)
     )
@@ -100,6 +102,53 @@ def train_model(
     )
 
 
+def tune_worker(
+    name: str,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    *,
+    training: TrainingSettings,
+    tuning: TuningSettings,
+    split: SplitSettings,
+    labels: LabelSettings,
+    threads: int,
+    worker: str,
+) -> int:
+    """Add this process's trials to the shared study of `name` on these rows, the one the training task
+    of the same run opens (same name), until it holds `tuning.n_trials`; how many trials this worker ran."""
+    *_, cv = _cross_validator(name, X_train, y_train, training, tuning, split, labels, True)
+    return join_study(
+        name,
+        cv,
+        tuning.search_spaces.get(name, {}),
+        tuning,
+        seed=training.seed,
+        threads=lambda: threads,
+        study_name=study_name(name, X_train, training, tuning, split, labels),
+        worker=worker,
+    )
+
+
+def _cross_validator(
+    name: str,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    training: TrainingSettings,
+    tuning: TuningSettings,
+    split: SplitSettings,
+    labels: LabelSettings,
+    reuse_fold_datasets: bool,
+) -> tuple[Learner[Any], dict[str, SearchParam], np.ndarray, np.ndarray, CrossValidator]:
+    learner = make_learner(name, training)
+    space = tuning.search_spaces.get(name, {})
+    check_space(name, space)
+    learner.check_search_space(set(space))
+    X, y = _training_arrays(X_train, y_train)
+    folds = make_folds(len(X), split.n_splits, purge_gap(split, labels), split.validation_fraction)
+    data = FoldData(learner, X, y, smote=training.smote, seed=training.seed, reuse=reuse_fold_datasets)
+    return learner, space, X, y, CrossValidator(learner, X, y, folds, data)
+
+
 def _log_summary(name: str, summary: StudySummary, fold_macro_f1: list[float], rounds: int | None) -> None:
     logger.info(
         "%s: %d trials (%d complete, %d pruned, %d failed) in %.1f s; best #%d CV macro-F1 %.4f "
@@ -126,17 +175,20 @@ def study_name(
     split: SplitSettings,
     labels: LabelSettings,
 ) -> str:
-    """Model + data window + a digest of what shapes the trials: a stored study resumes only like for like."""
+    """Model + data window + a digest of what shapes the trials, the rows included (two markets with the
+    same window get two studies): a stored study resumes, or takes workers, only like for like."""
     shaping = {
+        "rows": hashlib.sha256(pd.util.hash_pandas_object(X_train).to_numpy().tobytes()).hexdigest(),
         "features": [str(c) for c in X_train.columns],
         "space": {k: v.model_dump(mode="json") for k, v in tuning.search_spaces.get(model, {}).items()},
-        "labels": labels.model_dump(mode="json"),
+        "labels": labels.definition(),
         "split": split.model_dump(mode="json"),
         "training": training.model_dump(mode="json", include={"seed", "smote", "early_stopping_rounds"}),
     }
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:10]
     start, end = X_train.index[0], X_train.index[-1]
-    return f"{model}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{digest}"
+    prefix = f"{tuning.study_prefix}-" if tuning.study_prefix else ""
+    return f"{prefix}{model}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{digest}"
 
 
 def _training_arrays(X_train: pd.DataFrame, y_train: pd.Series) -> tuple[np.ndarray, np.ndarray]:
