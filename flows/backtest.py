@@ -3,6 +3,8 @@ and the report as a markdown artifact. Runs on demand from the `backtest/on-dema
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,8 +15,9 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.logging import get_run_logger
 from pydantic import Field
 
-from retrain.backtest import BacktestPlan, WeekRecord, run_and_report
-from retrain.settings import SourceKind, load_run_settings
+from retrain.backtest import BacktestPlan, WeekParallelism, WeekRecord, local_parallelism, run_and_report
+from retrain.settings import Settings, SourceKind, load_run_settings
+from retrain.training.threads import WorkerCores
 
 
 @flow(name="backtest", timeout_seconds=48 * 3600)
@@ -25,6 +28,7 @@ def backtest(
     data_path: str | None = None,
     trials: Annotated[int, Field(ge=1, le=1000)] | None = None,
     out: str = "backtests/latest",
+    parallel_weeks: Annotated[int, Field(ge=1, le=260)] = 1,
 ) -> dict[str, Any]:
     """Replay the weekly retrain-and-gate policy over history and score each live week.
 
@@ -34,7 +38,11 @@ def backtest(
         source: csv (a file), exchange (its local cache, never downloaded) or demo; default: the config.
         data_path: The candle file, for source csv.
         trials: Optuna trials per model and week; default: tuning.n_trials.
-        out: Folder for the weeks, the scratch store and the report; a rerun resumes there.
+        out: Folder for the weeks, the scratch store and the report; a rerun resumes there. With a
+            Dask cluster (execution.dask_address) a path every worker sees.
+        parallel_weeks: Above 1, the weeks' studies are trained ahead at once, cold (no warm start
+            from the last week's model), on the Dask cluster with execution.engine dask, else in this
+            many local processes; the gates still run week by week.
     """
     logger = get_run_logger()
     settings = load_run_settings(source=source, data_path=data_path, trials=trials)
@@ -52,7 +60,25 @@ def backtest(
             record.persistence_macro_f1,
         )
 
-    result = run_and_report(settings, plan, on_week=on_week)
+    if parallel_weeks == 1:
+        result = run_and_report(settings, plan, on_week=on_week)
+    else:
+        with _parallelism(settings, parallel_weeks) as parallel:
+            result = run_and_report(settings, plan, on_week=on_week, parallel=parallel)
     update_progress_artifact(progress, progress=100.0)
     create_markdown_artifact(markdown=result.markdown, key="backtest-report", description=f"{weeks} weeks")
     return result.json_line()
+
+
+@contextmanager
+def _parallelism(settings: Settings, weeks: int) -> Iterator[WeekParallelism]:
+    """The weeks' studies on the configured Dask cluster (each sized on its worker), else local processes."""
+    execution = settings.execution
+    if execution.engine != "dask" or execution.dask_address is None:
+        with local_parallelism(weeks, settings.training.cores) as parallel:
+            yield parallel
+        return
+    from distributed import Client
+
+    with Client(execution.dask_address) as client:
+        yield WeekParallelism(client.get_executor(), WorkerCores(settings.training.cores))

@@ -18,6 +18,7 @@ from retrain.run_dir import new_run_dir
 from retrain.sequence import RetrainRequest, run_retrain
 from retrain.settings import ModelName, SourceKind, load_run_settings, load_settings
 from tasks.alerts import failure_hook
+from tasks.cluster import dask_task_runner
 from tasks.runner import PrefectRunner
 
 
@@ -36,6 +37,7 @@ def _alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
 @flow(
     name="retrain",
     # Unbounded threads: every configured model's study is submitted at once (they share the cores).
+    # With execution.engine dask the studies go to the cluster instead (tasks.runner.PrefectRunner).
     task_runner=ThreadPoolTaskRunner(),
     on_failure=[_alert_on_failure],
     on_crashed=[_alert_on_failure],
@@ -51,6 +53,8 @@ def retrain(
     dry_run: bool = False,
     models_dir: str | None = None,
     trigger: str | None = None,
+    exchange: str | None = None,
+    symbol: str | None = None,
 ) -> dict[str, Any]:
     """Retrain, evaluate and (if it passes the gate) promote the trading model. Parameters left out
     keep the values of config/unified.yaml.
@@ -66,6 +70,8 @@ def retrain(
         models_dir: The model store the bot reads; default: paths.models_dir.
         trigger: What started this run when not the schedule or an operator (the degraded-model
             trigger fills it from the monitor's event); recorded in the model's metadata.
+        exchange: The exchange of source exchange (a ccxt id); default: data.exchange.
+        symbol: The market, e.g. ETH/USDT; default: data.symbol.
     """
     settings = load_run_settings(
         source=source,
@@ -75,6 +81,8 @@ def retrain(
         time_budget_s=time_budget_s,
         models=models,
         models_dir=models_dir,
+        exchange=exchange,
+        symbol=symbol,
     )
     flow_run_id = str(get_run_context().flow_run.id)
     request = RetrainRequest(
@@ -84,4 +92,8 @@ def retrain(
         flow_run_id=flow_run_id,
         trigger=trigger,
     )
-    return run_retrain(PrefectRunner(settings.alerts.channels), request).model_dump(mode="json")
+    if settings.execution.engine == "threads":
+        return run_retrain(PrefectRunner(settings.alerts.channels), request).model_dump(mode="json")
+    with dask_task_runner(settings.execution) as cluster:
+        runner = PrefectRunner(settings.alerts.channels, cluster=cluster)
+        return run_retrain(runner, request).model_dump(mode="json")

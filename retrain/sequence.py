@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from retrain import stages
 from retrain.alerts import Alert, alerts_for_run
+from retrain.champion import warm_start_params
 from retrain.data.candles import CandleSource
 from retrain.handoffs import CandleWindow, RetrainOutcome
 from retrain.run_dir import RunDir
@@ -35,6 +36,9 @@ class StageRunner(Protocol):
 
     parallel_studies: bool
     """Whether the models' studies run at the same time (they then share the cores)."""
+
+    studies_on_workers: bool
+    """Whether the studies run in other processes (a Dask cluster): each sizes its threads there."""
 
     def call(self, stage: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run one stage and return its hand-off."""
@@ -120,15 +124,28 @@ def _train_all(runner: StageRunner, request: RetrainRequest, models: list[str]) 
     """Every model's study, at once on shared cores or one after another with all cores each."""
     started = time.perf_counter()
     settings = request.settings
-    threads = training_threads(models, settings.training.cores, runner.parallel_studies)
-    calls = [(settings, request.run, model, threads, request.reuse_fold_datasets) for model in models]
+    threads = training_threads(
+        models, settings.training.cores, runner.parallel_studies, runner.studies_on_workers
+    )
+    calls = [
+        (settings, request.run, model, threads, request.reuse_fold_datasets, _warm_start(settings, model))
+        for model in models
+    ]
     for trained in runner.call_each(stages.train_stage, calls):
         logger.info("trained %s", trained.sentence())
     request.run.record_duration("training", time.perf_counter() - started)
 
 
+def _warm_start(settings: Settings, model: str) -> dict[str, Any] | None:
+    """The production model's parameters for `model`, read here, beside the store: a study on a cluster
+    worker never needs the models directory."""
+    return warm_start_params(settings.paths.models_dir, model) if settings.tuning.warm_start else None
+
+
 class DirectRunner:
     """Plain calls in this process, without Prefect: for benchmarks, the backtest and debugging."""
+
+    studies_on_workers = False
 
     def __init__(self, *, parallel_studies: bool = True) -> None:
         self.parallel_studies = parallel_studies

@@ -393,6 +393,32 @@ class GateSettings(_Section):
     )
 
 
+EngineName = Literal["threads", "dask"]
+
+
+class ExecutionSettings(_Section):
+    """Where a retrain's studies run (docs/scaling.md, Dask)."""
+
+    engine: EngineName = Field(
+        "threads", description="threads: in the flow's process; dask: on the Dask cluster at dask_address"
+    )
+    dask_address: str | None = Field(
+        None,
+        description="the Dask scheduler, e.g. tcp://10.0.0.5:8786; null with engine dask starts a "
+        "temporary local cluster for the run",
+    )
+
+
+class MarketSettings(_Section):
+    """One market the `markets` flow retrains, into its own model store."""
+
+    exchange: str
+    symbol: str
+    models_dir: Path
+    source: SourceKind | None = Field(None, description="default: data.source")
+    csv_path: Path | None = Field(None, description="the candle file, for source csv")
+
+
 MonitorAlertKind = Literal["model.degraded", "features.drifted", "data.stale", "model.expired"]
 MonitorWindow = Literal["last_day", "last_7_days", "since_promotion"]
 
@@ -487,6 +513,21 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     gate: GateSettings = GateSettings()
     monitor: MonitorSettings = MonitorSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    markets: list[MarketSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_shared_runs(self) -> Settings:
+        """Studies on a cluster read and write the run files: every worker must see them at one path."""
+        if self.execution.engine == "dask" and self.execution.dask_address is not None:
+            runs = self.paths.runs_dir
+            if runs is None or not runs.is_absolute():
+                raise ValueError(
+                    "execution.engine dask with a dask_address needs paths.runs_dir set to an absolute path "
+                    "that every Dask worker sees (a shared file system mounted at the same path on each "
+                    f"host), got {runs}"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -513,9 +554,11 @@ class Settings(BaseSettings):
 def _format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<root>"
-        value = err.get("input")
-        lines.append(f"  {key} = {value!r}: {err['msg']}")
+        if not err["loc"]:  # a check across sections: its message names the keys
+            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
+            continue
+        key = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {key} = {err.get('input')!r}: {err['msg']}")
     return "invalid configuration:\n" + "\n".join(lines)
 
 
@@ -541,11 +584,19 @@ def load_run_settings(
     time_budget_s: float | None = None,
     models: list[ModelName] | None = None,
     models_dir: str | None = None,
+    exchange: str | None = None,
+    symbol: str | None = None,
 ) -> Settings:
     """The configuration with a run's parameters on top (flow parameters, CLI options); a parameter left
     out keeps the configured value."""
     sections = {
-        "data": {"source": source, "csv_path": data_path, "days": days},
+        "data": {
+            "source": source,
+            "csv_path": data_path,
+            "days": days,
+            "exchange": exchange,
+            "symbol": symbol,
+        },
         "tuning": {"n_trials": trials, "timeout_s": time_budget_s},
         "training": {"models": models},
         "paths": {"models_dir": models_dir},

@@ -10,10 +10,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pandas as pd
 
-from retrain.champion import load_champion, warm_start_params
+from retrain.champion import load_champion
 from retrain.data.candles import CandleSource
 from retrain.data.loading import load_candles
 from retrain.data.validation import DataQualityReport
@@ -103,10 +104,12 @@ def train_stage(
     model: str,
     threads: int | CoreShare,
     reuse_fold_datasets: bool = True,
+    warm_start: dict[str, Any] | None = None,
     on_trial: ProgressCallback | None = None,
 ) -> TrainedModelRef:
     """Tune and fit one model on the non-holdout rows; its `TrainedModel` is pickled in the run dir.
-    `on_trial` hears where the study stands after each trial."""
+    `warm_start` is the production model's parameters (read by the caller, beside the store; the study
+    may run on a host without it); `on_trial` hears where the study stands after each trial."""
     dataset = run.read_dataset()
     split = split_holdout(dataset.X, dataset.y, settings.split.holdout_days, settings.purge_gap)
     trained = train_model(
@@ -118,9 +121,7 @@ def train_stage(
         split=settings.split,
         labels=settings.labels,
         threads=threads,
-        warm_start_params=(
-            warm_start_params(settings.paths.models_dir, model) if settings.tuning.warm_start else None
-        ),
+        warm_start_params=warm_start,
         reuse_fold_datasets=reuse_fold_datasets,
         on_trial=on_trial,
     )

@@ -6,11 +6,12 @@ import pytest
 from prefect.utilities.callables import parameter_schema
 
 from flows.backtest import backtest
+from flows.markets import markets
 from flows.monitor import monitor
 from flows.retrain import retrain
 
 
-@pytest.mark.parametrize("flow", [retrain, monitor, backtest], ids=lambda flow: flow.name)
+@pytest.mark.parametrize("flow", [retrain, monitor, backtest, markets], ids=lambda flow: flow.name)
 def test_every_flow_parameter_is_described_in_the_run_form(flow) -> None:
     properties = parameter_schema(flow).properties
     assert properties

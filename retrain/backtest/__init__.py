@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from retrain.backtest.replay import BacktestPlan, WeekCallback, WeekRecord, read_week_rows, run_backtest
+from retrain.backtest.replay import (
+    BacktestPlan,
+    WeekCallback,
+    WeekParallelism,
+    WeekRecord,
+    local_parallelism,
+    read_week_rows,
+    run_backtest,
+)
 from retrain.backtest.summary import (
     BacktestSummary,
     equity_plot,
@@ -19,7 +27,14 @@ from retrain.backtest.summary import (
 from retrain.files import write_atomically, write_json
 from retrain.settings import Settings
 
-__all__ = ["BacktestPlan", "BacktestResult", "WeekRecord", "run_and_report"]
+__all__ = [
+    "BacktestPlan",
+    "BacktestResult",
+    "WeekParallelism",
+    "WeekRecord",
+    "local_parallelism",
+    "run_and_report",
+]
 
 
 class BacktestResult(BaseModel):
@@ -46,10 +61,15 @@ class BacktestResult(BaseModel):
 
 
 def run_and_report(
-    settings: Settings, plan: BacktestPlan, *, on_week: WeekCallback | None = None
+    settings: Settings,
+    plan: BacktestPlan,
+    *,
+    on_week: WeekCallback | None = None,
+    parallel: WeekParallelism | None = None,
 ) -> BacktestResult:
-    """Replay every week of `plan` (resuming), then write the report, summary and equity plot."""
-    records = run_backtest(settings, plan, on_week=on_week)
+    """Replay every week of `plan` (resuming), then write the report, summary and equity plot; with
+    `parallel` the weeks' studies are trained ahead at once (`retrain.backtest.replay`)."""
+    records = run_backtest(settings, plan, on_week=on_week, parallel=parallel)
     rows = [read_week_rows(plan, record.week) for record in records]
     summary = summarise(
         records,

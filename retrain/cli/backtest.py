@@ -28,6 +28,14 @@ def backtest(
     out: Annotated[
         Path, typer.Option(help="Folder for the weeks, the scratch store, the report; reused to resume.")
     ] = Path("backtests/latest"),
+    parallel_weeks: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Train this many weeks' studies at once in local processes, cold (no warm start from "
+            "the last week's model); gates still run week by week. 1: the weeks one after another.",
+        ),
+    ] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="End with one JSON line: the weeks and the summary.")
     ] = False,
@@ -36,7 +44,7 @@ def backtest(
     in production, the challenger ungated and the first model kept."""
     import pandas as pd
 
-    from retrain.backtest import BacktestPlan, run_and_report
+    from retrain.backtest import BacktestPlan, local_parallelism, run_and_report
 
     overrides: dict[str, dict[str, object]] = {}
     if source is not None or data is not None:
@@ -53,7 +61,11 @@ def backtest(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     plan = BacktestPlan(start=pd.Timestamp(start, tz="UTC"), weeks=weeks, out=out)
     try:
-        result = run_and_report(settings, plan)
+        if parallel_weeks == 1:
+            result = run_and_report(settings, plan)
+        else:
+            with local_parallelism(parallel_weeks, settings.training.cores) as parallel:
+                result = run_and_report(settings, plan, parallel=parallel)
     except RetrainError as exc:
         typer.echo(f"backtest failed: {exc}", err=True)
         raise typer.Exit(1) from exc

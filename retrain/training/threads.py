@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 HEAVIEST_FIRST: tuple[str, ...] = ("random_forest", "xgboost", "lightgbm")
 """Measured cost order of a trial; spare cores go to the heaviest model first."""
@@ -59,7 +60,26 @@ class CoreShare:
                 self._running.remove(model)
 
 
-def training_threads(models: Sequence[str], configured_cores: int | None, parallel: bool) -> int | CoreShare:
-    """What each study gets: a `CoreShare` when the studies run together, else all the cores."""
+@dataclass(frozen=True)
+class WorkerCores:
+    """Threads decided where the study runs (a Dask worker, another host), not where it was submitted.
+
+    A `CoreShare` holds a lock and lives in one process; this is what crosses to a worker instead.
+    """
+
+    configured: int | None
+
+    def on_worker(self, concurrent_tasks: int) -> int:
+        """The worker host's cores (or the configured count) split between the tasks it runs at once."""
+        return max(1, available_cores(self.configured) // max(1, concurrent_tasks))
+
+
+def training_threads(
+    models: Sequence[str], configured_cores: int | None, parallel: bool, on_workers: bool = False
+) -> int | CoreShare | WorkerCores:
+    """What each study gets: `WorkerCores` when the studies run on other processes' cores, a `CoreShare`
+    when they run together here, else all the cores."""
+    if on_workers:
+        return WorkerCores(configured_cores)
     cores = available_cores(configured_cores)
     return CoreShare(models, cores) if parallel else cores
