@@ -72,7 +72,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "imbalance_class_weight": {"training.imbalance": "class_weight"},
     "smote_half": {"training.smote.minority_ratio": 0.5},
     "calibrated": {"signals.calibration": "isotonic"},
-    "confidence_threshold": {"signals.calibration": "isotonic", "signals.confidence_threshold": "auto"},
+    "confidence_threshold": {"signals.confidence_threshold": "auto"},
     "ensemble_equal": {"ensemble.weights": "equal"},
     "ensemble_stacked": {"ensemble.weights": "stacked"},
 }
