@@ -215,3 +215,23 @@ def test_monitor_pass_reports_the_cost_of_a_pass_against_its_target(tmp_path: Pa
     text = section(out, "Monitor pass (7 days since the holdout)")
     assert re.search(rf"^\| one pass, wall s \| {NUMBER} \(", text, re.M)
     assert table_row(text, "met")[0] in {"yes", "**no**"}
+
+
+def test_edge_reports_each_candidate_with_its_live_edge_value_and_scrambled_control(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    args = ("--candidates", "today", "labels_triple_barrier", "--windows", "W3", "--weeks", "1")
+    run_bench("edge.py", *args, *("--trials", "1", "--days", "30", "--models", "lightgbm", "--out", str(out)))
+    text = section(out, "Edge research: candidate configurations on the BTC calendar windows (lightgbm)")
+    assert "`labels_triple_barrier` = {'labels.method': 'triple_barrier'}" in text
+    for candidate in ("today", "labels_triple_barrier"):
+        cells = table_row(text, f"{candidate} | W3")
+        assert re.match(rf"{NUMBER} \[{NUMBER}, {NUMBER}\]$", cells[0]) and cells[7] in {
+            "promote",
+            "reject",
+            "inconclusive",
+        }
+        assert table_row(text, candidate)[-1] in {
+            "out (a scrambled copy passed the gate)",
+            "edge in every window",
+            "no edge shown",
+        }
