@@ -225,7 +225,7 @@ def test_edge_reports_each_candidate_with_its_live_edge_value_and_scrambled_cont
     assert "`labels_triple_barrier` = {'labels.method': 'triple_barrier'}" in text
     for candidate in ("today", "labels_triple_barrier"):
         cells = table_row(text, f"{candidate} | W3")
-        assert re.match(rf"{NUMBER} \[{NUMBER}, {NUMBER}\]$", cells[0]) and cells[7] in {
+        assert re.match(rf"{NUMBER} \[{NUMBER}, {NUMBER}\]$", cells[0]) and cells[6] in {
             "promote",
             "reject",
             "inconclusive",
