@@ -274,6 +274,7 @@ def disk_full_before(stage: str) -> Callable[[Matrix], CaseRun]:
                 else matrix.launcher.start(env, pause_before_start=True)
             )
             matrix.launcher.wait_for(pid, "paused", stage=previous)
+            expected = production_version(models)  # before report_stage: what the run published
             filler = fill(mount)
             matrix.launcher.resume(pid)
             report = matrix.launcher.result(pid)
@@ -289,7 +290,7 @@ def disk_full_before(stage: str) -> Callable[[Matrix], CaseRun]:
             promoted=state.production != before,
             consistent=state.consistent,
             next_ok=ok,
-            held=clear and state.consistent and state.production == before and ok,
+            held=clear and state.consistent and state.production == expected and ok,
             note=f"{report.get('type', report.get('outcome'))}: {report.get('message', '')[:300]}",
         )
 
