@@ -140,7 +140,8 @@ class CaseRun:
 class Case:
     name: str
     must_hold: str
-    run: Callable[[Matrix], CaseRun]
+    run: Callable[[Matrix], CaseRun] | None
+    """None for a case that runs outside the launcher (the Prefect server)."""
     group: str
     results: list[CaseRun] = field(default_factory=list)
 
@@ -300,9 +301,7 @@ def disk_full_before(stage: str) -> Callable[[Matrix], CaseRun]:
 # -- the exchange ----------------------------------------------------------------------------------------
 
 
-def _exchange_case(
-    faults: list[Fault], *, refused: bool, note: str
-) -> Callable[[Matrix], CaseRun]:
+def _exchange_case(faults: list[Fault], *, refused: bool, note: str) -> Callable[[Matrix], CaseRun]:
     """A retrain on the fake bitbank with `faults` queued on a page in the middle of the window."""
 
     def run(matrix: Matrix) -> CaseRun:
@@ -323,6 +322,7 @@ def _exchange_case(
             middle = day_path(fake.pair, now - pd.Timedelta(days=15))
             fake.inject(*faults, path=middle)
             report = matrix.launcher.run(env)
+            served = fake.pending_faults() == 0
             cache_after_fault = (folder / "cache").exists() and any((folder / "cache").glob("*.parquet"))
             state = inspect_store(models)
             trained_exact = False
@@ -342,7 +342,7 @@ def _exchange_case(
             promoted=state.production is not None,
             consistent=state.consistent,
             next_ok=next_ok,
-            held=held and state.consistent,
+            held=held and served and state.consistent,
             note=f"{note}; {detail}",
         )
 
@@ -419,7 +419,9 @@ def cases(groups: set[str]) -> list[Case]:
         )
         for stage in STAGES
     ]
-    exchange_refused = "the run fails at fetch with an error naming the page, nothing cached or trained, next run completes"
+    exchange_refused = (
+        "the run fails at fetch with an error naming the page, nothing cached or trained, next run completes"
+    )
     exchange_fixed = "the run trains on exactly the exchange's candles, next run completes"
     found += [
         Case(
@@ -489,9 +491,7 @@ def table(matrix_cases: list[Case]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--cases", nargs="+", default=["kill", "disk", "exchange", "concurrent", "prefect"]
-    )
+    parser.add_argument("--cases", nargs="+", default=["kill", "disk", "exchange", "concurrent", "prefect"])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     groups = set(args.cases)
@@ -503,14 +503,13 @@ def main() -> None:
             matrix = Matrix(launcher, Path(scratch))
             for case in selected:
                 for _ in range(args.runs):
+                    assert case.run is not None
                     result = case.run(matrix)
                     case.results.append(result)
                     print(json.dumps({"case": case.name, **result.__dict__}), flush=True)
                 notes.append(f"- {case.name}: {case.results[-1].note}")
         if "prefect" in groups:
-            from fault_prefect import prefect_server_stopped_case
-
-            selected.append(prefect_server_stopped_case(Path(scratch), args.runs))
+            selected.append(_prefect_case(Path(scratch), args.runs))
             notes.append(f"- {selected[-1].name}: {selected[-1].results[-1].note}")
     body = "\n".join(
         [
@@ -529,6 +528,28 @@ def main() -> None:
     publish(args.out, "Fault matrix", "bench/fault_matrix.py", body)
     if not all(r.held for case in selected for r in case.results):
         raise SystemExit("a fault case did not hold (see the table)")
+
+
+def _prefect_case(scratch: Path, runs: int) -> Case:
+    """The Prefect server stopped during training (bench/fault_prefect.py), as a matrix row."""
+    from fault_prefect import MUST_HOLD, NAME, held, prefect_server_stopped
+
+    case = Case(NAME, MUST_HOLD, None, "prefect")
+    for result in prefect_server_stopped(scratch, runs):
+        case.results.append(
+            CaseRun(
+                promoted=result.production is not None,
+                consistent=result.consistent,
+                next_ok=result.next_returncode == 0,
+                held=held(result, None),
+                note=(
+                    f"stopped during {result.stopped_during}; exit {result.returncode}: "
+                    f"`{result.failure_line}`; after the server restart the flow run shows "
+                    f"`{result.flow_run_state}`; next run exit {result.next_returncode} ({result.next_status})"
+                ),
+            )
+        )
+    return case
 
 
 def _clean_env() -> dict[str, str]:

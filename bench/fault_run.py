@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -240,7 +239,9 @@ class Launcher:
 
     def result(self, pid: int) -> dict[str, Any]:
         """The child's `outcome` or `error` report, once it ends."""
-        return self._next(lambda e: e["pid"] == pid and e["event"] in {"outcome", "error"}, f"the end of {pid}")
+        return self._next(
+            lambda e: e["pid"] == pid and e["event"] in {"outcome", "error"}, f"the end of {pid}"
+        )
 
     def resume(self, pid: int) -> None:
         os.kill(pid, signal.SIGUSR1)

@@ -188,9 +188,7 @@ class FakeBitbank:
                     return queue.popleft()
         return None
 
-    def _day_page(
-        self, candle_type: str, day: str, fault: Fault | None = None
-    ) -> tuple[int, dict[str, Any]]:
+    def _day_page(self, candle_type: str, day: str, fault: Fault | None = None) -> tuple[int, dict[str, Any]]:
         now = self.now().tz_convert("UTC")
         start = pd.Timestamp(day, tz="UTC") if len(day) == 8 and day.isdigit() else None
         if candle_type != "15min" or start is None or start > now:
