@@ -200,7 +200,7 @@ def kill_after(stage: str) -> Callable[[Matrix], CaseRun]:
             consistent=state.consistent,
             next_ok=ok,
             held=died == 9 and state.consistent and state.production == expected and ok,
-            note=f"recovery had work: {state.leftovers}; next run {report.get('outcome', report)}",
+            note=f"recovery had work: {state.leftovers}; next run: {_sentence(report)}",
         )
 
     return run
@@ -349,6 +349,14 @@ def _exchange_case(faults: list[Fault], *, refused: bool, note: str) -> Callable
     return run
 
 
+def _sentence(report: dict[str, Any]) -> str:
+    """A child's end in a few words: the decision and the version it replaced, or the error."""
+    if report["event"] == "outcome":
+        outcome = report["outcome"]
+        return f"{outcome['status']} (production was {outcome['previous_version']})"
+    return f"{report['type']}: {report['message'][:200]}"
+
+
 def _equals_recording(candles: pd.DataFrame, recording: pd.DataFrame) -> bool:
     """The run's validated candles are exactly the recorded ones for their span (no twin, no reorder)."""
     frame = candles.reset_index()
@@ -412,8 +420,13 @@ def cases(groups: set[str]) -> list[Case]:
     found += [
         Case(
             f"disk full before {stage}",
-            "run fails naming the full path (DiskFullError / PromotionError), production unchanged, "
-            "next run completes once space is freed",
+            "run fails naming the full path (DiskFullError / PromotionError), "
+            + (
+                "production is the pair the run published before it"
+                if stage == "report_stage"
+                else "production unchanged"
+            )
+            + ", next run completes once space is freed",
             disk_full_before(stage),
             "disk",
         )
