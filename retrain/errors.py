@@ -7,6 +7,11 @@ class RetrainError(Exception):
     """Base class for every error this project raises on purpose."""
 
 
+class DiskFullError(RetrainError, OSError):
+    """A file could not be written because its file system is full (or over quota); names the path and
+    the space left. Still an OSError (errno ENOSPC/EDQUOT), so code that handles write failures does."""
+
+
 class ConfigError(RetrainError):
     """The configuration files or environment overrides hold an invalid value."""
 

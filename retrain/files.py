@@ -8,12 +8,16 @@ over the path. Run files, the candle cache and the model store all go through `w
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from retrain.errors import DiskFullError
 
 PICKLE_PROTOCOL = 5
 """Protocol of every pickle the project writes (run files and stored models)."""
@@ -21,10 +25,35 @@ PICKLE_PROTOCOL = 5
 _CHUNK_BYTES = 1 << 20
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def write_atomically(path: Path, data: bytes, *, durable: bool = False, read_only: bool = False) -> Path:
     """Replace `path` with `data` in one rename; `durable` also survives a power loss, `read_only`
-    leaves the file mode 0444 so no tool edits it in place."""
+    leaves the file mode 0444 so no tool edits it in place. A full file system raises DiskFullError
+    naming the path (the OS's own error names neither the file nor the disk)."""
     path = Path(path)
+    try:
+        return _write_atomically(path, data, durable=durable, read_only=read_only)
+    except OSError as exc:
+        if exc.errno not in _FULL or isinstance(exc, DiskFullError):
+            raise
+        raise DiskFullError(exc.errno, _full_message(path, len(data), exc), str(path)) from exc
+
+
+def _full_message(path: Path, size: int, exc: OSError) -> str:
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
+    try:
+        free = f"{shutil.disk_usage(folder).free:,} bytes free"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"{exc.strerror}: cannot write {size:,} bytes to {path} (the file system holding {folder} has "
+        f"{free}); free space there or point paths.runs_dir / paths.models_dir at a larger disk"
+    )
+
+
+def _write_atomically(path: Path, data: bytes, *, durable: bool, read_only: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

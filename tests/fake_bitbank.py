@@ -5,7 +5,8 @@ It answers the two endpoints ccxt's bitbank class calls for candles: market load
 in bitbank's own JSON format (values as strings, timestamp in ms last). Only candles that have opened
 by the server's `now` are published, so the page of the current day ends with the still-open candle,
 as on the real exchange. Faults (HTTP 500/429, a held response, malformed JSON, bitbank's "not found"
-answer for a day that is not published yet) are queued and consumed one per candlestick request.
+answer for a day that is not published yet, a page in reverse order, every candle twice, one candle
+twice with different prices) are queued and consumed one per candlestick request.
 
 Use it as a context manager: `with FakeBitbank(candles, now=clock) as fake: ... fake.url ...`.
 """
@@ -45,6 +46,9 @@ class Fault(enum.Enum):
     TIMEOUT = "timeout"
     MALFORMED_JSON = "malformed_json"
     UNPUBLISHED = "unpublished"
+    REVERSED = "reversed"
+    DUPLICATED = "duplicated"
+    CONFLICTING = "conflicting"
 
 
 class Clock:
@@ -184,7 +188,7 @@ class FakeBitbank:
                     return queue.popleft()
         return None
 
-    def _day_page(self, candle_type: str, day: str) -> tuple[int, dict[str, Any]]:
+    def _day_page(self, candle_type: str, day: str, fault: Fault | None = None) -> tuple[int, dict[str, Any]]:
         now = self.now().tz_convert("UTC")
         start = pd.Timestamp(day, tz="UTC") if len(day) == 8 and day.isdigit() else None
         if candle_type != "15min" or start is None or start > now:
@@ -195,18 +199,27 @@ class FakeBitbank:
             [str(o), str(h), str(lo), str(c), str(v), int(ts.timestamp() * 1000)]
             for ts, o, h, lo, c, v in rows[["open", "high", "low", "close", "volume"]].itertuples()
         ]
+        if fault is Fault.REVERSED:
+            ohlcv.reverse()
+        elif fault is Fault.DUPLICATED:
+            ohlcv = [row for row in ohlcv for _ in range(2)]
+        elif fault is Fault.CONFLICTING and ohlcv:
+            middle = len(ohlcv) // 2
+            # a plausible twin (every price 0.2% higher): validation alone cannot tell it from the real one
+            twin = [*(str(float(price) * 1.002) for price in ohlcv[middle][:4]), *ohlcv[middle][4:]]
+            ohlcv.insert(middle + 1, twin)
         published = int(now.timestamp() * 1000)
         return 200, {
             "success": 1,
             "data": {"candlestick": [{"type": candle_type, "ohlcv": ohlcv}], "timestamp": published},
         }
 
-    def _answer(self, path: str) -> tuple[int, dict[str, Any]]:
+    def _answer(self, path: str, fault: Fault | None = None) -> tuple[int, dict[str, Any]]:
         parts = path.strip("/").split("/")
         if parts == ["spot", "pairs"]:
             return 200, {"success": 1, "data": {"pairs": [_pair_info(self.pair)]}}
         if len(parts) == 4 and parts[0] == self.pair and parts[1] == "candlestick":
-            return self._day_page(parts[2], parts[3])
+            return self._day_page(parts[2], parts[3], fault)
         return 404, {"success": 0, "data": {"code": NOT_FOUND_CODE}}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -228,7 +241,7 @@ class FakeBitbank:
                 elif fault is Fault.UNPUBLISHED:
                     self._send_json(404, {"success": 0, "data": {"code": NOT_FOUND_CODE}})
                 else:
-                    self._send_json(*fake._answer(path))
+                    self._send_json(*fake._answer(path, fault))
 
             def _send_json(self, status: int, body: dict[str, Any]) -> None:
                 self._send(status, json.dumps(body).encode(), "application/json")

@@ -106,6 +106,20 @@ def _candle_frame(rows: list[list[Any]]) -> pd.DataFrame:
     return frame.astype({column: "float64" for column in CANDLE_COLUMNS[1:]})
 
 
+def _refuse_conflicting_twins(exchange: str, rows: list[list[Any]]) -> None:
+    """A page holding two different candles for one timestamp is a bad answer (retried like one): which
+    of the two is real cannot be told, and keeping either would train on a guess. Exact repeats are
+    harmless and dropped when pages are merged."""
+    seen: dict[Any, list[Any]] = {}
+    for row in rows:
+        twin = seen.setdefault(row[0], row)
+        if twin is not row and list(twin) != list(row):
+            raise ccxt.BadResponse(
+                f"{exchange} answered two different candles for {_utc(row[0]):%Y-%m-%d %H:%M} UTC "
+                f"({twin[1:]} and {row[1:]}) in one page"
+            )
+
+
 @dataclass(frozen=True)
 class _Download:
     candles: pd.DataFrame
@@ -261,6 +275,7 @@ class ExchangeSource:
             raise ccxt.BadResponse(
                 f"{self._exchange.id} answered with a body that is not valid JSON: {body!r}"
             )
+        _refuse_conflicting_twins(self._exchange.id, rows)
         return rows
 
     def _is_unpublished_day(self) -> bool:
