@@ -20,7 +20,7 @@ the economic measure and the returns are on prices and compare every candidate.
 
 Only the four Binance BTC/USDT calendar windows (W1-W4) are used: the 4-year file's last months, ETH,
 Bybit and FTX stay for evaluation. Screen with small `--trials`/`--weeks` and, for candidates that do not
-concern the ensemble, `--models lightgbm` (each models list gets its own section); confirm a winner at
+concern the ensemble, `--models lightgbm` (each members list and budget gets its own section); confirm a winner at
 the default budget.
 
 Run: .venv/bin/python bench/edge.py [--candidates today labels_volatility ...] [--windows W1 W2 W3 W4]
@@ -236,7 +236,8 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
         *(row_markdown(r) for r in rows),
     ]
-    publish(args.out, f"{SECTION} ({', '.join(args.models)})", "bench/edge.py", "\n".join(body))
+    budget = f"{', '.join(args.models)}; {args.trials} trials, {args.weeks} weeks"
+    publish(args.out, f"{SECTION} ({budget})", "bench/edge.py", "\n".join(body))
 
 
 if __name__ == "__main__":

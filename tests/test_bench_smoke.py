@@ -221,7 +221,10 @@ def test_edge_reports_each_candidate_with_its_live_edge_value_and_scrambled_cont
     out = tmp_path / "RESULTS.md"
     args = ("--candidates", "today", "labels_triple_barrier", "--windows", "W3", "--weeks", "1")
     run_bench("edge.py", *args, *("--trials", "1", "--days", "30", "--models", "lightgbm", "--out", str(out)))
-    text = section(out, "Edge research: candidate configurations on the BTC calendar windows (lightgbm)")
+    text = section(
+        out,
+        "Edge research: candidate configurations on the BTC calendar windows (lightgbm; 1 trials, 1 weeks)",
+    )
     assert "`labels_triple_barrier` = {'labels.method': 'triple_barrier'}" in text
     for candidate in ("today", "labels_triple_barrier"):
         cells = table_row(text, f"{candidate} | W3")
