@@ -104,9 +104,9 @@ def test_a_trial_whose_worker_was_killed_is_failed_and_retried_by_the_other(tmp_
     while killed is None and time.monotonic() < deadline and main.poll() is None:
         trials = _trials(database)
         mine = [t for t in trials if t.user_attrs.get("worker") == "doomed"]
-        if any(t.state == TrialState.COMPLETE for t in mine) and any(
-            t.state == TrialState.RUNNING for t in mine
-        ):
+        done = [t for t in mine if t.state == TrialState.COMPLETE]
+        # killed once its running trial holds every parameter (mid-suggestion the retry would sample the rest)
+        if done and any(t.state == TrialState.RUNNING and len(t.params) == len(done[0].params) for t in mine):
             doomed.send_signal(signal.SIGKILL)
             doomed.wait(timeout=30)
             running = [
