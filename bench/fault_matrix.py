@@ -262,19 +262,12 @@ def fill(folder: Path) -> Path:
 
 
 def disk_full_before(stage: str) -> Callable[[Matrix], CaseRun]:
-    previous = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
-
     def run(matrix: Matrix) -> CaseRun:
         with tmpfs(matrix.fresh_dir("tmpfs") / "mnt") as mount:
             models = matrix.seeded_store(mount / "models")
             before = production_version(models)
             env = small_env(models)
-            pid = (
-                matrix.launcher.start(env, pause_after=previous)
-                if previous
-                else matrix.launcher.start(env, pause_before_start=True)
-            )
-            matrix.launcher.wait_for(pid, "paused", stage=previous)
+            pid = matrix.launcher.start_paused_before(env, stage)
             expected = production_version(models)  # before report_stage: what the run published
             filler = fill(mount)
             matrix.launcher.resume(pid)

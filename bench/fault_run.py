@@ -225,6 +225,13 @@ class Launcher:
         )
         return self._next(lambda e: e["event"] == "started", "a forked child")["child"]
 
+    def start_paused_before(self, env: dict[str, str], stage: str) -> int:
+        """Fork a retrain that stops just before `stage` (after the one before it); its pid, once paused."""
+        previous = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
+        pid = self.start(env, pause_after=previous, pause_before_start=previous is None)
+        self.wait_for(pid, "paused", stage=previous)
+        return pid
+
     def wait_for(self, pid: int, event: str, **fields: Any) -> dict[str, Any]:
         """The child's next `event` with these fields; raises if it ends (or errs) first."""
 

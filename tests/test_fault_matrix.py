@@ -105,14 +105,7 @@ def test_full_disk_before_any_stage_fails_naming_the_path_and_leaves_production_
     models = matrix.seeded_store(mount / "models")
     for stage in STAGES:
         expected = production_version(models)
-        previous = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
-        env = small_env(models)
-        pid = (
-            matrix.launcher.start(env, pause_after=previous)
-            if previous
-            else matrix.launcher.start(env, pause_before_start=True)
-        )
-        matrix.launcher.wait_for(pid, "paused", stage=previous)
+        pid = matrix.launcher.start_paused_before(small_env(models), stage)
         published = production_version(models)
         filler = fill(mount)
         matrix.launcher.resume(pid)
